@@ -1,0 +1,41 @@
+// One error type for the whole program. Lower layers throw walstream::Error with
+// a kind, a one-line cause and, where there is one, a hint naming the fix; only
+// tools/ catches, prints "walstream: error: <cause>; hint: <fix>" and exits.
+// Exceptions (not error codes) because every failure here ends the command or a
+// session, and C++20 coroutines propagate them across co_await cleanly.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace walstream {
+
+enum class ErrorKind {
+  kUsage,       // bad flags or arguments: exit code 2
+  kProtocol,    // the server sent bytes we cannot accept
+  kServer,      // the server reported an error
+  kConnection,  // could not connect, or the connection broke
+  kIo,          // a filesystem operation failed
+  kCancelled,   // SIGINT/SIGTERM
+  kInternal,
+};
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorKind kind, std::string message, std::string hint = {})
+      : std::runtime_error(std::move(message)), kind_(kind), hint_(std::move(hint)) {}
+
+  ErrorKind kind() const { return kind_; }
+  const std::string& hint() const { return hint_; }
+
+ private:
+  ErrorKind kind_;
+  std::string hint_;
+};
+
+// A malformed or unexpected message from the server.
+inline Error ProtocolError(std::string message) {
+  return Error(ErrorKind::kProtocol, std::move(message));
+}
+
+}  // namespace walstream

@@ -1,0 +1,56 @@
+// Receives a whole base backup (every archive plus the manifest) and lays it
+// out as a plain data directory: the main archive into the data directory,
+// each tablespace archive into its mapped location, the manifest into
+// backup_manifest. Works for both stream formats: the PostgreSQL 15+ decoder
+// calls it, and so does the per-tablespace CopyOut driver for older servers.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "protocol/basebackup_stream.h"
+#include "protocol/tar.h"
+#include "storage/data_dir_extractor.h"
+#include "storage/file_util.h"
+
+namespace walstream::storage {
+
+struct BackupExtractorOptions {
+  std::filesystem::path data_dir;  // must exist and be empty
+  DataDirModes modes;
+  protocol::TarParser::Trailer tar_trailer = protocol::TarParser::Trailer::kRequired;
+  // Maps a tablespace's server-side location to its location on this host
+  // (identity unless -T says otherwise). Tablespace directories must be
+  // missing or empty.
+  std::function<std::string(const std::string&)> map_tablespace;
+};
+
+class BackupExtractor : public protocol::BackupStreamHandler {
+ public:
+  explicit BackupExtractor(BackupExtractorOptions options);
+
+  void archive_begin(std::string_view archive_name, std::string_view tablespace_path) override;
+  void archive_data(ByteView data) override;
+  void archive_end() override;
+  void manifest_begin() override;
+  void manifest_data(ByteView data) override;
+  void manifest_end() override;
+  void progress(std::uint64_t bytes_done) override;
+
+  std::uint64_t bytes_done() const { return bytes_done_; }
+  bool manifest_received() const { return manifest_received_; }
+
+ private:
+  BackupExtractorOptions options_;
+  std::unique_ptr<DataDirExtractor> extractor_;
+  std::unique_ptr<protocol::TarParser> parser_;
+  UniqueFd manifest_file_;
+  std::uint64_t bytes_done_ = 0;
+  std::uint64_t archive_bytes_ = 0;
+  bool manifest_received_ = false;
+};
+
+}  // namespace walstream::storage

@@ -1,0 +1,50 @@
+// Extracts one tar archive of a base backup into a directory, as a plain data
+// directory: directories, files and tablespace symlinks, with the modes the
+// server's data_directory_mode implies. File contents are written straight
+// from the spans the tar parser hands over (no copy).
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include "protocol/tar.h"
+#include "storage/file_util.h"
+
+namespace walstream::storage {
+
+struct DataDirModes {
+  mode_t directory = 0700;
+  mode_t file = 0600;
+  // From SHOW data_directory_mode ("0700" or "0750"); group access adds g+rx / g+r.
+  static DataDirModes from_data_directory_mode(mode_t data_directory_mode);
+};
+
+// Maps a symlink target read from the archive (a tablespace's server-side
+// path) to the path the link should point to in the new data directory.
+using LinkTargetMapper = std::function<std::string(const std::string&)>;
+
+class DataDirExtractor : public protocol::TarMemberSink {
+ public:
+  // `root` must exist. Member paths are checked with is_safe_relative_path.
+  DataDirExtractor(std::filesystem::path root, DataDirModes modes, LinkTargetMapper map_link);
+
+  void member_begin(const protocol::TarMember& member) override;
+  void member_data(ByteView data) override;
+  void member_end() override;
+  void archive_end() override;
+
+  std::uint64_t bytes_written() const { return bytes_written_; }
+
+ private:
+  std::filesystem::path root_;
+  DataDirModes modes_;
+  LinkTargetMapper map_link_;
+  UniqueFd current_file_;
+  std::filesystem::path current_path_;
+  std::uint64_t bytes_written_ = 0;
+};
+
+}  // namespace walstream::storage
