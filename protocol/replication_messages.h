@@ -4,7 +4,7 @@
 //   server -> client  'w' XLogData          25-byte header + WAL payload
 //                     'k' PrimaryKeepalive  18 bytes
 //   client -> server  'r' StandbyStatusUpdate 34 bytes
-//                     'h' HotStandbyFeedback  29 bytes
+//                     'h' HotStandbyFeedback  25 bytes
 #pragma once
 
 #include <chrono>
@@ -22,10 +22,10 @@ using PgTimestamp = std::int64_t;
 PgTimestamp to_pg_timestamp(std::chrono::system_clock::time_point t);
 
 struct XLogData {
-  Lsn data_start;      // LSN of payload[0]
-  Lsn wal_end;         // server's end of WAL when sent
+  Lsn data_start;  // LSN of payload[0]
+  Lsn wal_end;     // server's end of WAL when sent
   PgTimestamp send_time;
-  ByteView payload;    // points into the decoded message; valid as long as it is
+  ByteView payload;  // points into the decoded message; valid as long as it is
 };
 
 struct PrimaryKeepalive {
@@ -59,7 +59,8 @@ struct HotStandbyFeedback {
   std::uint32_t catalog_xmin = 0;
   std::uint32_t catalog_xmin_epoch = 0;
 };
-inline constexpr std::size_t kHotStandbyFeedbackSize = 29;
+// 'h' + int64 send time + four int32 fields (walreceiver sends exactly these).
+inline constexpr std::size_t kHotStandbyFeedbackSize = 25;
 void encode_hot_standby_feedback(const HotStandbyFeedback& feedback,
                                  std::span<std::byte, kHotStandbyFeedbackSize> out);
 
