@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "protocol/tar.h"
 #include "storage/file_util.h"
@@ -45,6 +46,9 @@ class DataDirExtractor : public protocol::TarMemberSink {
   UniqueFd current_file_;
   std::filesystem::path current_path_;
   std::uint64_t bytes_written_ = 0;
+  // Symlinks this extractor created (relative to root_); no later member may
+  // be placed below one, so a hostile archive cannot write outside root_.
+  std::vector<std::filesystem::path> created_links_;
 };
 
 }  // namespace walstream::storage

@@ -60,6 +60,8 @@ class WalSegmentWriter {
  private:
   void open_segment(protocol::TimelineId timeline, protocol::SegmentNo segno);
   void complete_segment();
+  // Creates archive_status/NAME.done (options_.mark_done).
+  void mark_segment_done(const std::string& segment_name);
 
   WalWriterOptions options_;
   UniqueFd fd_;

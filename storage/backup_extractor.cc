@@ -1,0 +1,143 @@
+#include "storage/backup_extractor.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <utility>
+
+#include "protocol/error.h"
+
+namespace walstream::storage {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kManifestName = "backup_manifest";
+constexpr std::string_view kManifestTempName = "backup_manifest.tmp";
+
+bool is_compressed_archive_name(std::string_view name) {
+  for (std::string_view suffix : {".gz", ".lz4", ".zst"}) {
+    if (name.ends_with(suffix)) return true;
+  }
+  return false;
+}
+
+// "base.tar" or "<tablespace oid>.tar".
+bool is_plain_archive_name(std::string_view name) {
+  constexpr std::string_view kSuffix = ".tar";
+  if (!name.ends_with(kSuffix)) return false;
+  std::string_view stem = name.substr(0, name.size() - kSuffix.size());
+  if (stem == "base") return true;
+  if (stem.empty()) return false;
+  for (char c : stem) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+// mkdir -p: missing parents and the directory itself get `mode` (exactly).
+void create_directories(const fs::path& dir, mode_t mode) {
+  fs::path partial;
+  for (const fs::path& component : dir) {
+    partial /= component;
+    if (::mkdir(partial.c_str(), mode) == 0) {
+      if (::chmod(partial.c_str(), mode) != 0) {
+        throw_io_error("set permissions on directory", partial, errno);
+      }
+      continue;
+    }
+    const int mkdir_error = errno;
+    struct stat st {};
+    if (mkdir_error != EEXIST || ::stat(partial.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      throw_io_error("create directory", partial, mkdir_error);
+    }
+  }
+}
+
+}  // namespace
+
+BackupExtractor::BackupExtractor(BackupExtractorOptions options) : options_(std::move(options)) {}
+
+void BackupExtractor::archive_begin(std::string_view archive_name,
+                                    std::string_view tablespace_path) {
+  if (parser_)
+    throw ProtocolError("archive \"" + std::string(archive_name) + "\" began inside another");
+  if (is_compressed_archive_name(archive_name)) {
+    throw ProtocolError("server-side compressed archives are not supported yet");
+  }
+  if (!is_plain_archive_name(archive_name)) {
+    throw ProtocolError("unexpected archive name \"" + std::string(archive_name) + "\"");
+  }
+
+  fs::path target;
+  if (tablespace_path.empty()) {
+    target = options_.data_dir;
+  } else {
+    std::string location(tablespace_path);
+    target = options_.map_tablespace ? options_.map_tablespace(location) : location;
+    if (!is_missing_or_empty_directory(target)) {
+      throw Error(ErrorKind::kUsage,
+                  "tablespace directory \"" + target.string() + "\" exists and is not empty",
+                  "use -T OLDDIR=NEWDIR to relocate the tablespace, or empty the directory");
+    }
+    create_directories(target, options_.modes.directory);
+  }
+
+  // Tablespace symlinks in the main archive point at server-side locations;
+  // map them the same way the tablespace archives themselves are mapped.
+  LinkTargetMapper map_link;
+  if (options_.map_tablespace) map_link = options_.map_tablespace;
+  extractor_ =
+      std::make_unique<DataDirExtractor>(std::move(target), options_.modes, std::move(map_link));
+  parser_ = std::make_unique<protocol::TarParser>(*extractor_, options_.tar_trailer);
+  archive_bytes_ = 0;
+}
+
+void BackupExtractor::archive_data(ByteView data) {
+  if (!parser_) throw ProtocolError("archive data received outside an archive");
+  archive_bytes_ += data.size();
+  parser_->feed(data);
+}
+
+void BackupExtractor::archive_end() {
+  if (!parser_) throw ProtocolError("archive end received outside an archive");
+  parser_->finish();
+  parser_.reset();
+  extractor_.reset();
+}
+
+void BackupExtractor::manifest_begin() {
+  if (manifest_file_ || manifest_received_) throw ProtocolError("more than one backup manifest");
+  fs::path path = options_.data_dir / kManifestTempName;
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, options_.modes.file);
+  if (fd < 0) throw_io_error("create file", path, errno);
+  manifest_file_ = UniqueFd(fd);
+  if (::fchmod(manifest_file_.get(), options_.modes.file) != 0) {
+    throw_io_error("set permissions on file", path, errno);
+  }
+}
+
+void BackupExtractor::manifest_data(ByteView data) {
+  if (!manifest_file_) throw ProtocolError("manifest data received outside the manifest");
+  write_all(manifest_file_.get(), data, options_.data_dir / kManifestTempName);
+}
+
+void BackupExtractor::manifest_end() {
+  if (!manifest_file_) throw ProtocolError("manifest end received outside the manifest");
+  fs::path temp = options_.data_dir / kManifestTempName;
+  fs::path final_path = options_.data_dir / kManifestName;
+  manifest_file_.close(temp);
+  // Plain rename: the caller makes the whole directory durable at the end
+  // with sync_filesystem.
+  if (::rename(temp.c_str(), final_path.c_str()) != 0) {
+    throw_io_error("rename file \"" + temp.string() + "\" to", final_path, errno);
+  }
+  manifest_received_ = true;
+}
+
+void BackupExtractor::progress(std::uint64_t bytes_done) { bytes_done_ = bytes_done; }
+
+}  // namespace walstream::storage

@@ -1,0 +1,276 @@
+#include "storage/backup_extractor.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "protocol/error.h"
+
+namespace walstream::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = "/tmp/walstream-backup-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+class UmaskGuard {
+ public:
+  explicit UmaskGuard(mode_t mask) : old_(::umask(mask)) {}
+  ~UmaskGuard() { ::umask(old_); }
+
+ private:
+  mode_t old_;
+};
+
+// Builds a ustar archive the way the server's tarCreateHeader lays it out.
+class TarBuilder {
+ public:
+  TarBuilder& dir(const std::string& name) {
+    add_header(name + "/", '5', 0700, 0, "");
+    return *this;
+  }
+  TarBuilder& file(const std::string& name, const std::string& contents) {
+    add_header(name, '0', 0600, contents.size(), "");
+    out_ += contents;
+    out_.append((512 - contents.size() % 512) % 512, '\0');
+    return *this;
+  }
+  TarBuilder& symlink(const std::string& name, const std::string& target) {
+    add_header(name + "/", '2', 0777, 0, target);
+    return *this;
+  }
+  std::string finish(bool trailer = true) {
+    if (trailer) out_.append(1024, '\0');
+    return out_;
+  }
+
+ private:
+  static void put(std::string& header, std::size_t offset, const std::string& value) {
+    std::copy(value.begin(), value.end(), header.begin() + static_cast<std::ptrdiff_t>(offset));
+  }
+  static std::string octal(std::uint64_t value, int width) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%0*llo", width, static_cast<unsigned long long>(value));
+    return buffer;
+  }
+  void add_header(const std::string& name, char type, unsigned mode, std::uint64_t size,
+                  const std::string& link) {
+    std::string header(512, '\0');
+    put(header, 0, name);
+    put(header, 100, octal(mode, 7) + " ");
+    put(header, 108, octal(0, 7) + " ");
+    put(header, 116, octal(0, 7) + " ");
+    put(header, 124, octal(size, 11) + " ");
+    put(header, 136, octal(1700000000, 11) + " ");
+    put(header, 148, std::string(8, ' '));
+    header[156] = type;
+    put(header, 157, link);
+    put(header, 257, std::string("ustar\0", 6));
+    put(header, 263, "00");
+    unsigned sum = 0;
+    for (char c : header) sum += static_cast<unsigned char>(c);
+    put(header, 148, octal(sum, 6) + std::string("\0 ", 2));
+    out_ += header;
+  }
+
+  std::string out_;
+};
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+mode_t mode_of(const fs::path& path) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+void feed_in_chunks(BackupExtractor& extractor, const std::string& bytes, std::size_t chunk) {
+  ByteView view = as_bytes(bytes);
+  for (std::size_t at = 0; at < view.size(); at += chunk) {
+    extractor.archive_data(view.subspan(at, std::min(chunk, view.size() - at)));
+  }
+}
+
+class BackupExtractorTest : public ::testing::Test {
+ protected:
+  void SetUp() override { fs::create_directory(data_dir()); }
+
+  fs::path data_dir() const { return temp_.path() / "data"; }
+  fs::path tablespace_dir() const { return temp_.path() / "ts_new"; }
+
+  BackupExtractorOptions options(DataDirModes modes = {}) const {
+    BackupExtractorOptions o;
+    o.data_dir = data_dir();
+    o.modes = modes;
+    fs::path mapped = tablespace_dir();
+    o.map_tablespace = [mapped](const std::string& location) {
+      return location == "/srv/ts_old" ? mapped.string() : location;
+    };
+    return o;
+  }
+
+  TempDir temp_;
+};
+
+TEST_F(BackupExtractorTest, FullEventSequence) {
+  UmaskGuard umask_guard(077);
+  BackupExtractor extractor(options(DataDirModes::from_data_directory_mode(0750)));
+
+  std::string base = TarBuilder()
+                         .file("PG_VERSION", "16\n")
+                         .dir("global")
+                         .file("global/pg_control", std::string(8192, '\x5a'))
+                         .dir("pg_tblspc")
+                         .symlink("pg_tblspc/16400", "/srv/ts_old")
+                         .dir("pg_wal")
+                         .finish();
+  extractor.archive_begin("base.tar", "");
+  feed_in_chunks(extractor, base, 777);
+  extractor.archive_end();
+  extractor.progress(10000);
+
+  std::string tablespace = TarBuilder()
+                               .dir("PG_16_202307071")
+                               .dir("PG_16_202307071/5")
+                               .file("PG_16_202307071/5/16401", "table data")
+                               .finish();
+  extractor.archive_begin("16400.tar", "/srv/ts_old");
+  feed_in_chunks(extractor, tablespace, 100);
+  extractor.archive_end();
+  extractor.progress(20000);
+
+  extractor.manifest_begin();
+  extractor.manifest_data(as_bytes("{\"PostgreSQL-Backup-Manifest-Version\": 1,\n"));
+  extractor.manifest_data(as_bytes("\"Files\": []}\n"));
+  EXPECT_FALSE(extractor.manifest_received());
+  extractor.manifest_end();
+
+  EXPECT_TRUE(extractor.manifest_received());
+  EXPECT_EQ(extractor.bytes_done(), 20000u);
+  EXPECT_EQ(read_file(data_dir() / "PG_VERSION"), "16\n");
+  EXPECT_EQ(read_file(data_dir() / "global/pg_control"), std::string(8192, '\x5a'));
+  EXPECT_EQ(mode_of(data_dir() / "global"), 0750u);
+  EXPECT_EQ(mode_of(data_dir() / "global/pg_control"), 0640u);
+  EXPECT_EQ(fs::read_symlink(data_dir() / "pg_tblspc/16400"), tablespace_dir());
+  // The missing tablespace directory was created with the directory mode.
+  EXPECT_EQ(mode_of(tablespace_dir()), 0750u);
+  EXPECT_EQ(read_file(tablespace_dir() / "PG_16_202307071/5/16401"), "table data");
+  // Reachable through the data directory's link too.
+  EXPECT_EQ(read_file(data_dir() / "pg_tblspc/16400/PG_16_202307071/5/16401"), "table data");
+  EXPECT_EQ(read_file(data_dir() / "backup_manifest"),
+            "{\"PostgreSQL-Backup-Manifest-Version\": 1,\n\"Files\": []}\n");
+  EXPECT_EQ(mode_of(data_dir() / "backup_manifest"), 0640u);
+  EXPECT_FALSE(fs::exists(data_dir() / "backup_manifest.tmp"));
+}
+
+TEST_F(BackupExtractorTest, EmptyTablespaceDirectoryIsAccepted) {
+  fs::create_directory(tablespace_dir());
+  BackupExtractor extractor(options());
+  extractor.archive_begin("16400.tar", "/srv/ts_old");
+  feed_in_chunks(extractor, TarBuilder().file("f", "x").finish(), 512);
+  extractor.archive_end();
+  EXPECT_EQ(read_file(tablespace_dir() / "f"), "x");
+}
+
+TEST_F(BackupExtractorTest, NonEmptyTablespaceDirectoryIsRefused) {
+  fs::create_directory(tablespace_dir());
+  { std::ofstream(tablespace_dir() / "leftover") << "x"; }
+  BackupExtractor extractor(options());
+  try {
+    extractor.archive_begin("16400.tar", "/srv/ts_old");
+    FAIL() << "no exception";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+    EXPECT_EQ(std::string(e.what()),
+              "tablespace directory \"" + tablespace_dir().string() + "\" exists and is not empty");
+  }
+}
+
+TEST_F(BackupExtractorTest, UnmappedTablespaceUsesServerPath) {
+  // Without a mapping, the server-side location is used as is.
+  fs::path location = temp_.path() / "same_path_ts";
+  BackupExtractorOptions o = options();
+  o.map_tablespace = nullptr;
+  BackupExtractor extractor(std::move(o));
+  extractor.archive_begin("16500.tar", location.string());
+  feed_in_chunks(extractor, TarBuilder().file("g", "y").finish(), 4096);
+  extractor.archive_end();
+  EXPECT_EQ(read_file(location / "g"), "y");
+}
+
+TEST_F(BackupExtractorTest, CompressedArchivesAreRefused) {
+  BackupExtractor extractor(options());
+  for (const char* name : {"base.tar.gz", "base.tar.lz4", "base.tar.zst", "16400.tar.gz"}) {
+    try {
+      extractor.archive_begin(name, "");
+      FAIL() << name;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kProtocol) << name;
+      EXPECT_STREQ(e.what(), "server-side compressed archives are not supported yet");
+    }
+  }
+}
+
+TEST_F(BackupExtractorTest, UnexpectedArchiveNameIsRefused) {
+  BackupExtractor extractor(options());
+  for (const char* name : {"foo.tar", "base", ".tar", "12a.tar"}) {
+    EXPECT_THROW(extractor.archive_begin(name, ""), Error) << name;
+  }
+}
+
+TEST_F(BackupExtractorTest, TruncatedArchiveFailsAtEnd) {
+  BackupExtractor extractor(options());
+  std::string archive = TarBuilder().file("f", std::string(2000, 'q')).finish();
+  extractor.archive_begin("base.tar", "");
+  feed_in_chunks(extractor, archive.substr(0, 1024), 1024);
+  EXPECT_THROW(extractor.archive_end(), Error);
+}
+
+TEST_F(BackupExtractorTest, OptionalTrailerForOldServers) {
+  BackupExtractorOptions o = options();
+  o.tar_trailer = protocol::TarParser::Trailer::kOptional;
+  BackupExtractor extractor(std::move(o));
+  extractor.archive_begin("base.tar", "");
+  feed_in_chunks(extractor, TarBuilder().file("PG_VERSION", "13\n").finish(false), 300);
+  extractor.archive_end();
+  EXPECT_EQ(read_file(data_dir() / "PG_VERSION"), "13\n");
+}
+
+TEST_F(BackupExtractorTest, DataOutsideArchiveIsAProtocolError) {
+  BackupExtractor extractor(options());
+  EXPECT_THROW(extractor.archive_data(as_bytes("x")), Error);
+  EXPECT_THROW(extractor.archive_end(), Error);
+  EXPECT_THROW(extractor.manifest_data(as_bytes("x")), Error);
+  EXPECT_THROW(extractor.manifest_end(), Error);
+}
+
+}  // namespace
+}  // namespace walstream::storage

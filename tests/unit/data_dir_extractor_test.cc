@@ -1,0 +1,358 @@
+#include "storage/data_dir_extractor.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "protocol/error.h"
+#include "protocol/tar.h"
+
+namespace walstream::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = "/tmp/walstream-extract-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+class UmaskGuard {
+ public:
+  explicit UmaskGuard(mode_t mask) : old_(::umask(mask)) {}
+  ~UmaskGuard() { ::umask(old_); }
+
+ private:
+  mode_t old_;
+};
+
+// Builds a ustar archive the way the server's tarCreateHeader lays it out.
+class TarBuilder {
+ public:
+  TarBuilder& dir(const std::string& name, unsigned mode = 0700) {
+    add_header(name + "/", '5', mode, 0, "");
+    return *this;
+  }
+  TarBuilder& file(const std::string& name, const std::string& contents, unsigned mode = 0600) {
+    add_header(name, '0', mode, contents.size(), "");
+    out_ += contents;
+    out_.append((protocol::kTarBlockSize - contents.size() % protocol::kTarBlockSize) %
+                    protocol::kTarBlockSize,
+                '\0');
+    return *this;
+  }
+  TarBuilder& symlink(const std::string& name, const std::string& target) {
+    add_header(name + "/", '2', 0777, 0, target);
+    return *this;
+  }
+  std::string finish() {
+    out_.append(2 * protocol::kTarBlockSize, '\0');
+    return out_;
+  }
+
+ private:
+  static void put(std::string& header, std::size_t offset, const std::string& value) {
+    std::copy(value.begin(), value.end(), header.begin() + static_cast<std::ptrdiff_t>(offset));
+  }
+  static std::string octal(std::uint64_t value, int width) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%0*llo", width, static_cast<unsigned long long>(value));
+    return buffer;
+  }
+  void add_header(const std::string& name, char type, unsigned mode, std::uint64_t size,
+                  const std::string& link) {
+    std::string header(protocol::kTarBlockSize, '\0');
+    put(header, 0, name);
+    put(header, 100, octal(mode, 7) + " ");
+    put(header, 108, octal(0, 7) + " ");
+    put(header, 116, octal(0, 7) + " ");
+    put(header, 124, octal(size, 11) + " ");
+    put(header, 136, octal(1700000000, 11) + " ");
+    put(header, 148, std::string(8, ' '));
+    header[156] = type;
+    put(header, 157, link);
+    put(header, 257, std::string("ustar\0", 6));
+    put(header, 263, "00");
+    put(header, 265, "postgres");
+    put(header, 297, "postgres");
+    unsigned sum = 0;
+    for (char c : header) sum += static_cast<unsigned char>(c);
+    put(header, 148, octal(sum, 6) + std::string("\0 ", 2));
+    out_ += header;
+  }
+
+  std::string out_;
+};
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+mode_t mode_of(const fs::path& path) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+// Feeds `archive` in pieces of `chunk` bytes, as the network would.
+void extract(DataDirExtractor& extractor, const std::string& archive, std::size_t chunk = 4096) {
+  protocol::TarParser parser(extractor, protocol::TarParser::Trailer::kRequired);
+  ByteView bytes = as_bytes(archive);
+  for (std::size_t at = 0; at < bytes.size(); at += chunk) {
+    parser.feed(bytes.subspan(at, std::min(chunk, bytes.size() - at)));
+  }
+  parser.finish();
+}
+
+std::string identity(const std::string& s) { return s; }
+
+protocol::TarMember member(std::string path, protocol::TarMemberType type,
+                           std::string link_target = {}) {
+  protocol::TarMember m;
+  m.path = std::move(path);
+  m.type = type;
+  m.link_target = std::move(link_target);
+  return m;
+}
+
+std::string patterned(std::size_t size) {
+  std::string s(size, '\0');
+  for (std::size_t i = 0; i < size; ++i) s[i] = static_cast<char>((i * 131 + i / 7) & 0xff);
+  return s;
+}
+
+TEST(DataDirModesTest, FromDataDirectoryMode) {
+  DataDirModes owner = DataDirModes::from_data_directory_mode(0700);
+  EXPECT_EQ(owner.directory, 0700u);
+  EXPECT_EQ(owner.file, 0600u);
+  DataDirModes group = DataDirModes::from_data_directory_mode(0750);
+  EXPECT_EQ(group.directory, 0750u);
+  EXPECT_EQ(group.file, 0640u);
+}
+
+TEST(DataDirExtractorTest, ExtractsOwnerOnlyModesUnderUmask022) {
+  UmaskGuard umask_guard(022);
+  TempDir root;
+  std::string big = patterned(100000);
+  std::string archive = TarBuilder()
+                            .file("PG_VERSION", "16\n", 0644)
+                            .dir("base", 0755)
+                            .dir("base/1", 0755)
+                            .file("base/1/1259", big, 0644)
+                            .file("base/1/empty", "")
+                            .dir("pg_wal")
+                            .dir("pg_wal/archive_status")
+                            .finish();
+  DataDirExtractor extractor(root.path(), DataDirModes::from_data_directory_mode(0700), identity);
+  extract(extractor, archive, 1000);
+
+  EXPECT_EQ(read_file(root.path() / "PG_VERSION"), "16\n");
+  EXPECT_EQ(read_file(root.path() / "base/1/1259"), big);
+  EXPECT_EQ(fs::file_size(root.path() / "base/1/empty"), 0u);
+  EXPECT_EQ(extractor.bytes_written(), big.size() + 3);
+  // Modes come from data_directory_mode, not from the tar headers.
+  EXPECT_EQ(mode_of(root.path() / "PG_VERSION"), 0600u);
+  EXPECT_EQ(mode_of(root.path() / "base/1/1259"), 0600u);
+  EXPECT_EQ(mode_of(root.path() / "base"), 0700u);
+  EXPECT_EQ(mode_of(root.path() / "base/1"), 0700u);
+  EXPECT_EQ(mode_of(root.path() / "pg_wal/archive_status"), 0700u);
+}
+
+TEST(DataDirExtractorTest, ExtractsGroupModesUnderUmask077) {
+  UmaskGuard umask_guard(077);
+  TempDir root;
+  std::string archive = TarBuilder()
+                            .file("PG_VERSION", "16\n", 0600)
+                            .dir("global", 0700)
+                            .file("global/pg_control", patterned(8192), 0600)
+                            .finish();
+  DataDirExtractor extractor(root.path(), DataDirModes::from_data_directory_mode(0750), identity);
+  extract(extractor, archive);
+
+  EXPECT_EQ(mode_of(root.path() / "PG_VERSION"), 0640u);
+  EXPECT_EQ(mode_of(root.path() / "global"), 0750u);
+  EXPECT_EQ(mode_of(root.path() / "global/pg_control"), 0640u);
+  EXPECT_EQ(read_file(root.path() / "global/pg_control"), patterned(8192));
+}
+
+TEST(DataDirExtractorTest, ByteAtATimeFeedGivesSameResult) {
+  TempDir root;
+  std::string contents = patterned(1500);
+  std::string archive =
+      TarBuilder().dir("a").file("a/b", contents).file("c", "xyz").symlink("d", "/x").finish();
+  DataDirExtractor extractor(root.path(), DataDirModes{}, identity);
+  extract(extractor, archive, 1);
+  EXPECT_EQ(read_file(root.path() / "a/b"), contents);
+  EXPECT_EQ(read_file(root.path() / "c"), "xyz");
+  EXPECT_EQ(fs::read_symlink(root.path() / "d"), "/x");
+}
+
+TEST(DataDirExtractorTest, SymlinkTargetIsMapped) {
+  TempDir root;
+  std::string archive = TarBuilder()
+                            .dir("pg_tblspc")
+                            .symlink("pg_tblspc/16384", "/srv/old/ts")
+                            .symlink("pg_tblspc/16385", "/srv/other")
+                            .finish();
+  auto map = [](const std::string& target) {
+    return target == "/srv/old/ts" ? std::string("/mnt/new/ts") : target;
+  };
+  DataDirExtractor extractor(root.path(), DataDirModes{}, map);
+  extract(extractor, archive);
+  EXPECT_TRUE(fs::is_symlink(root.path() / "pg_tblspc/16384"));
+  EXPECT_EQ(fs::read_symlink(root.path() / "pg_tblspc/16384"), "/mnt/new/ts");
+  EXPECT_EQ(fs::read_symlink(root.path() / "pg_tblspc/16385"), "/srv/other");
+}
+
+TEST(DataDirExtractorTest, PreexistingPgWalIsTolerated) {
+  UmaskGuard umask_guard(022);
+  TempDir root;
+  // WAL streaming creates these concurrently, with whatever mode.
+  fs::create_directories(root.path() / "pg_wal/archive_status");
+  ::chmod((root.path() / "pg_wal").c_str(), 0755);
+  std::string archive =
+      TarBuilder().dir("pg_wal").dir("pg_wal/archive_status").file("PG_VERSION", "16\n").finish();
+  DataDirExtractor extractor(root.path(), DataDirModes{}, identity);
+  EXPECT_NO_THROW(extract(extractor, archive));
+  EXPECT_EQ(mode_of(root.path() / "pg_wal"), 0700u);
+  EXPECT_EQ(mode_of(root.path() / "pg_wal/archive_status"), 0700u);
+}
+
+TEST(DataDirExtractorTest, ExistingFileIsAnError) {
+  TempDir root;
+  { std::ofstream(root.path() / "PG_VERSION") << "old"; }
+  std::string archive = TarBuilder().file("PG_VERSION", "16\n").finish();
+  DataDirExtractor extractor(root.path(), DataDirModes{}, identity);
+  try {
+    extract(extractor, archive);
+    FAIL() << "no exception";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kIo);
+    EXPECT_EQ(std::string(e.what()), "could not create file \"" +
+                                         (root.path() / "PG_VERSION").string() + "\": File exists");
+  }
+  EXPECT_EQ(read_file(root.path() / "PG_VERSION"), "old");
+}
+
+TEST(DataDirExtractorTest, DirectoryOverExistingFileIsAnError) {
+  TempDir root;
+  { std::ofstream(root.path() / "base") << "x"; }
+  DataDirExtractor extractor(root.path(), DataDirModes{}, identity);
+  try {
+    extract(extractor, TarBuilder().dir("base").finish());
+    FAIL() << "no exception";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kIo);
+    EXPECT_NE(std::string(e.what()).find("could not create directory"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("File exists"), std::string::npos);
+  }
+}
+
+TEST(DataDirExtractorTest, MissingParentsAreCreated) {
+  UmaskGuard umask_guard(077);
+  TempDir root;
+  DataDirExtractor extractor(root.path(), DataDirModes::from_data_directory_mode(0750), identity);
+  extract(extractor, TarBuilder()
+                         .file("base/16384/2619", "rel")
+                         .dir("x/y/z")
+                         .symlink("pg_tblspc/1", "/srv/ts")
+                         .finish());
+  EXPECT_EQ(read_file(root.path() / "base/16384/2619"), "rel");
+  EXPECT_EQ(mode_of(root.path() / "base"), 0750u);
+  EXPECT_EQ(mode_of(root.path() / "base/16384"), 0750u);
+  EXPECT_EQ(mode_of(root.path() / "x/y"), 0750u);
+  EXPECT_EQ(mode_of(root.path() / "x/y/z"), 0750u);
+  EXPECT_EQ(fs::read_symlink(root.path() / "pg_tblspc/1"), "/srv/ts");
+}
+
+TEST(DataDirExtractorTest, DotDotInsideTheTreeIsResolved) {
+  TempDir root;
+  DataDirExtractor extractor(root.path(), DataDirModes{}, identity);
+  protocol::TarMember dir = member("base", protocol::TarMemberType::kDirectory);
+  extractor.member_begin(dir);
+  extractor.member_end();
+  protocol::TarMember file = member("base/../f", protocol::TarMemberType::kFile);
+  file.size = 1;
+  extractor.member_begin(file);
+  extractor.member_data(as_bytes("z"));
+  extractor.member_end();
+  extractor.archive_end();
+  EXPECT_EQ(read_file(root.path() / "f"), "z");
+}
+
+TEST(DataDirExtractorTest, UnsafePathIsRejected) {
+  TempDir root;
+  fs::create_directory(root.path() / "inner");
+  DataDirExtractor extractor(root.path() / "inner", DataDirModes{}, identity);
+  for (const char* path : {"../escape", "/etc/escape", "a/../../escape", ".."}) {
+    protocol::TarMember unsafe = member(path, protocol::TarMemberType::kFile);
+    try {
+      extractor.member_begin(unsafe);
+      FAIL() << path;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kProtocol) << path;
+    }
+  }
+  EXPECT_FALSE(fs::exists(root.path() / "escape"));
+}
+
+TEST(DataDirExtractorTest, MemberBelowExtractedSymlinkIsRejected) {
+  TempDir root;
+  fs::create_directory(root.path() / "data");
+  fs::create_directory(root.path() / "outside");
+  DataDirExtractor extractor(root.path() / "data", DataDirModes{}, identity);
+  protocol::TarMember link =
+      member("pg_tblspc/1", protocol::TarMemberType::kSymlink, (root.path() / "outside").string());
+  extractor.member_begin(link);
+  extractor.member_end();
+  for (auto type : {protocol::TarMemberType::kFile, protocol::TarMemberType::kDirectory}) {
+    protocol::TarMember evil = member("pg_tblspc/1/evil", type);
+    EXPECT_THROW(extractor.member_begin(evil), Error);
+  }
+  EXPECT_TRUE(fs::is_empty(root.path() / "outside"));
+}
+
+TEST(DataDirExtractorTest, RelativeLinkLeavingRootIsRejected) {
+  TempDir root;
+  DataDirExtractor extractor(root.path(), DataDirModes{}, identity);
+  protocol::TarMember ok = member("a/link", protocol::TarMemberType::kSymlink, "../b");
+  EXPECT_NO_THROW(extractor.member_begin(ok));
+  EXPECT_EQ(fs::read_symlink(root.path() / "a/link"), "../b");
+  protocol::TarMember bad = member("a/link2", protocol::TarMemberType::kSymlink, "../../b");
+  EXPECT_THROW(extractor.member_begin(bad), Error);
+  EXPECT_FALSE(fs::exists(fs::symlink_status(root.path() / "a/link2")));
+}
+
+TEST(DataDirExtractorTest, MissingRootFails) {
+  TempDir root;
+  DataDirExtractor extractor(root.path() / "missing", DataDirModes{}, identity);
+  EXPECT_THROW(extract(extractor, TarBuilder().file("f", "x").finish()), Error);
+  EXPECT_FALSE(fs::exists(root.path() / "missing"));
+}
+
+}  // namespace
+}  // namespace walstream::storage
