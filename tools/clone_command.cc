@@ -1,0 +1,86 @@
+#include "tools/clone_command.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+#include "protocol/error.h"
+#include "tools/terminal.h"
+
+namespace walstream::tools {
+
+std::uint32_t parse_max_rate(const std::string& text) {
+  std::size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  std::string suffix = text.substr(used);
+  double factor = 1;
+  if (suffix == "M") {
+    factor = 1024;
+  } else if (suffix != "" && suffix != "k") {
+    used = 0;
+  }
+  double kbps = value * factor;
+  if (used == 0 || kbps < 32 || kbps > 1024 * 1024) {
+    throw Error(ErrorKind::kUsage, "invalid transfer rate \"" + text + "\"",
+                "give -r/--max-rate in kB/s from 32 to 1048576, or with suffix M (e.g. 100M)");
+  }
+  return static_cast<std::uint32_t>(kbps);
+}
+
+CloneCommand::CloneCommand(CLI::App& app) {
+  command_ = app.add_subcommand(
+      "clone", "Make a hot standby of a primary in one command (pg_basebackup -X stream -R)");
+  auto& c = *command_;
+  c.set_help_flag("--help", "Show help");
+  c.add_option("-D,--pgdata", pgdata_, "Target directory (must be absent or empty)")->required();
+  c.add_option("-d,--dbname", options_.connection.conninfo, "Connection string");
+  c.add_option("-h,--host", options_.connection.host, "Database server host or socket directory");
+  c.add_option("-p,--port", options_.connection.port, "Database server port");
+  c.add_option("-U,--username", options_.connection.user, "Connect as this role");
+  c.add_flag("-w,--no-password", options_.connection.never_prompt, "Never prompt for a password");
+  c.add_flag("-W,--password", options_.connection.force_prompt, "Prompt for a password first");
+  c.add_option("-S,--slot", slot_, "Replication slot to use (named in the standby config)");
+  c.add_flag("-C,--create-slot", options_.create_slot,
+             "Create the slot (-S) before the backup starts");
+  c.add_option("-c,--checkpoint", checkpoint_, "Checkpoint mode: fast (default) or spread")
+      ->check(CLI::IsMember({"fast", "spread"}));
+  c.add_option("-l,--label", options_.label, "Backup label");
+  c.add_option("-r,--max-rate", max_rate_, "Server-side transfer limit in kB/s (suffix M: MB/s)");
+  c.add_flag("-P,--progress", progress_, "Show progress");
+  c.add_flag("-N,--no-sync", no_sync_, "Do not wait for the clone to be safely on disk");
+  c.add_flag("--no-standby-config", no_standby_config_,
+             "Do not write standby.signal / recovery.conf and primary_conninfo");
+  c.add_option("-s,--status-interval", status_interval_seconds_,
+               "Seconds between status packets on the WAL connection")
+      ->check(CLI::Range(1, 3600));
+  c.add_flag("-v,--verbose", verbose_, "Report each step");
+}
+
+int CloneCommand::run() {
+  if (verbose_) spdlog::set_level(spdlog::level::info);
+  options_.pgdata = pgdata_;
+  if (!slot_.empty()) options_.slot = slot_;
+  options_.checkpoint =
+      checkpoint_ == "spread" ? protocol::CheckpointMode::kSpread : protocol::CheckpointMode::kFast;
+  if (!max_rate_.empty()) options_.max_rate_kbps = parse_max_rate(max_rate_);
+  options_.sync = !no_sync_;
+  options_.write_standby_config = !no_standby_config_;
+  options_.status_interval = std::chrono::seconds(status_interval_seconds_);
+  options_.connection.prompt_password = prompt_password;
+  ProgressPrinter printer;
+  if (progress_) {
+    options_.on_progress = [&printer](const walreceiver::CloneProgress& p) { printer.update(p); };
+  }
+  auto summary = walreceiver::run_clone(options_);
+  spdlog::info("clone completed: WAL {} to {} on timeline {}, {} MB of data",
+               protocol::to_string(summary.start.lsn), protocol::to_string(summary.end.lsn),
+               summary.end.timeline, summary.bytes >> 20);
+  return 0;
+}
+
+}  // namespace walstream::tools

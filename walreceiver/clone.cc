@@ -1,0 +1,279 @@
+#include "walreceiver/clone.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <csignal>
+#include <cstring>
+
+#include "protocol/error.h"
+#include "storage/backup_extractor.h"
+#include "storage/file_util.h"
+#include "storage/wal_segment_writer.h"
+#include "walreceiver/background_task.h"
+#include "walreceiver/basebackup_session.h"
+#include "walreceiver/pg_connection.h"
+#include "walreceiver/standby_config.h"
+#include "walreceiver/target_directory.h"
+#include "walreceiver/wal_stream_session.h"
+
+namespace walstream::walreceiver {
+namespace {
+
+namespace fs = std::filesystem;
+using protocol::ServerVersion;
+
+constexpr int kOldestMajor = 11;
+constexpr int kNewestMajor = 18;
+
+// What the server told us before the backup starts.
+struct ServerFacts {
+  protocol::SystemIdentity identity;
+  ServerVersion version;
+  std::uint64_t segment_size = 0;
+  mode_t data_directory_mode = 0700;
+};
+
+asio::awaitable<ServerFacts> read_server_facts(PgConnection& conn) {
+  ServerFacts facts;
+  facts.version = conn.server_version();
+  int major = facts.version.major();
+  if (major < kOldestMajor || major > kNewestMajor) {
+    throw Error(ErrorKind::kConnection,
+                "server version " + std::to_string(facts.version.number) + " is not supported",
+                "walstream supports PostgreSQL " + std::to_string(kOldestMajor) + " to " +
+                    std::to_string(kNewestMajor));
+  }
+  facts.identity = protocol::parse_identify_system(
+      co_await conn.exec(protocol::identify_system_command(), "IDENTIFY_SYSTEM"));
+  if (facts.identity.dbname) {
+    throw Error(ErrorKind::kUsage, "the connection is database-specific",
+                "remove replication=database from the connection string");
+  }
+  std::string segment_text = protocol::parse_show(
+      co_await conn.exec(protocol::show_command("wal_segment_size"), "SHOW wal_segment_size"));
+  auto segment_size = protocol::parse_wal_segment_size(segment_text);
+  if (!segment_size) throw ProtocolError("invalid wal_segment_size \"" + segment_text + "\"");
+  facts.segment_size = *segment_size;
+  std::string mode_text = protocol::parse_show(co_await conn.exec(
+      protocol::show_command("data_directory_mode"), "SHOW data_directory_mode"));
+  facts.data_directory_mode = static_cast<mode_t>(std::stoul(mode_text, nullptr, 8));
+  co_return facts;
+}
+
+struct CloneState {
+  std::optional<std::string> created_slot;  // a permanent slot made with -C
+};
+
+asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& abort,
+                                    TargetDirectory& target, CloneState& state) {
+  auto backup_conn = co_await PgConnection::connect(options.connection, abort);
+  ServerFacts facts = co_await read_server_facts(*backup_conn);
+  spdlog::info("connected to PostgreSQL {} (system identifier {}, WAL segment size {} MB)",
+               facts.version.number, facts.identity.system_id, facts.segment_size >> 20);
+
+  // The WAL connection is opened before the backup starts so that a refusal
+  // (max_wal_senders, pg_hba.conf) is found before any checkpoint or file.
+  auto wal_conn = co_await PgConnection::connect(options.connection, abort);
+  auto wal_identity = protocol::parse_identify_system(
+      co_await wal_conn->exec(protocol::identify_system_command(), "IDENTIFY_SYSTEM"));
+  if (wal_identity.system_id != facts.identity.system_id) {
+    throw Error(ErrorKind::kConnection, "the two connections reached different database systems",
+                "point -h/-d at a single server");
+  }
+
+  // A slot reserves the WAL from before the backup's checkpoint until the
+  // standby (or this command, for a temporary one) consumes it.
+  std::string slot_name;
+  if (options.create_slot) {
+    slot_name = *options.slot;
+    co_await wal_conn->exec(protocol::create_physical_slot_command(
+                                facts.version, slot_name, protocol::SlotLifetime::kPermanent),
+                            "CREATE_REPLICATION_SLOT");
+    state.created_slot = slot_name;
+    spdlog::info("created replication slot \"{}\"", slot_name);
+  } else if (options.slot) {
+    slot_name = *options.slot;
+  } else {
+    slot_name = "walstream_" + std::to_string(PQbackendPID(wal_conn->native()));
+    co_await wal_conn->exec(protocol::create_physical_slot_command(
+                                facts.version, slot_name, protocol::SlotLifetime::kTemporary),
+                            "CREATE_REPLICATION_SLOT");
+    spdlog::info("created temporary replication slot \"{}\"", slot_name);
+  }
+
+  auto modes = storage::DataDirModes::from_data_directory_mode(facts.data_directory_mode);
+  target.create(modes.directory);
+  const fs::path wal_dir = target.path() / "pg_wal";
+  for (const auto& dir : {wal_dir, wal_dir / "archive_status"}) {
+    if (::mkdir(dir.c_str(), modes.directory) != 0) {
+      storage::throw_io_error("create directory", dir, errno);
+    }
+    if (::chmod(dir.c_str(), modes.directory) != 0) {
+      storage::throw_io_error("change permissions of directory", dir, errno);
+    }
+  }
+
+  storage::BackupExtractorOptions extract;
+  extract.data_dir = target.path();
+  extract.modes = modes;
+  extract.tar_trailer = facts.version.major() >= 15 ? protocol::TarParser::Trailer::kRequired
+                                                    : protocol::TarParser::Trailer::kOptional;
+  extract.map_tablespace = [](const std::string& location) { return location; };
+  storage::BackupExtractor extractor(std::move(extract));
+
+  storage::WalWriterOptions wal_options;
+  wal_options.directory = wal_dir;
+  wal_options.segment_size = facts.segment_size;
+  wal_options.file_mode = modes.file;
+  wal_options.mark_done = true;
+  wal_options.sync = false;  // one syncfs at the end covers the whole clone
+  storage::WalSegmentWriter wal_writer(wal_options);
+
+  protocol::BaseBackupOptions backup_options;
+  backup_options.label = options.label;
+  backup_options.checkpoint = options.checkpoint;
+  backup_options.max_rate_kbps = options.max_rate_kbps;
+  backup_options.manifest = facts.version.major() >= 13;
+
+  auto executor = co_await asio::this_coro::executor;
+  std::optional<WalStreamSession> wal_stream;
+  BackgroundTask wal_task(executor);
+  std::optional<std::uint64_t> total_bytes;
+
+  BaseBackupCallbacks callbacks;
+  callbacks.started = [&](const protocol::BackupPosition& start,
+                          const std::vector<protocol::TablespaceInfo>& tablespaces) {
+    std::uint64_t total_kb = 0;
+    bool known = true;
+    for (const auto& ts : tablespaces) {
+      if (ts.size_kb) {
+        total_kb += static_cast<std::uint64_t>(*ts.size_kb);
+      } else {
+        known = false;
+      }
+    }
+    if (known) total_bytes = total_kb * 1024;
+    WalStreamOptions stream_options;
+    stream_options.slot = slot_name;
+    stream_options.start = protocol::segment_start(start.lsn, facts.segment_size);
+    stream_options.timeline = start.timeline;
+    stream_options.status_interval = options.status_interval;
+    wal_stream.emplace(*wal_conn, wal_writer, stream_options);
+    wal_task.start(wal_stream->run(), abort);
+  };
+  callbacks.progress = [&](std::uint64_t bytes) {
+    if (options.on_progress) options.on_progress({bytes, total_bytes, false});
+  };
+
+  CloneSummary summary;
+  std::exception_ptr failure;
+  try {
+    BaseBackupSession backup(*backup_conn, backup_options, extractor, callbacks);
+    BaseBackupResult result = co_await backup.run();
+    if (options.on_progress) options.on_progress({result.bytes, total_bytes, true});
+    if (!wal_stream) throw ProtocolError("BASE_BACKUP finished without a start position");
+    spdlog::info("waiting for WAL streaming to reach {}", protocol::to_string(result.end.lsn));
+    wal_stream->stop_at(result.end.lsn);
+    summary.system_id = facts.identity.system_id;
+    summary.server_version = facts.version;
+    summary.start = result.start;
+    summary.end = result.end;
+    summary.bytes = result.bytes;
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (failure) {
+    // Let the WAL coroutine unwind before the objects it uses go away.
+    abort.abort(failure);
+    try {
+      co_await wal_task.join();
+    } catch (...) {
+    }
+    std::rethrow_exception(failure);
+  }
+  co_await wal_task.join();
+  wal_writer.finish(storage::WalSegmentWriter::FinishMode::kRenameToFinal);
+
+  if (options.write_standby_config) {
+    StandbyConfigInput config;
+    config.server_version = facts.version;
+    config.connection_options = backup_conn->effective_options();
+    if (options.slot) config.slot = options.slot;
+    config.file_mode = modes.file;
+    write_standby_config(target.path(), config);
+  }
+  co_return summary;
+}
+
+void drop_slot_quietly(const ConnectionOptions& connection, const std::string& slot) {
+  asio::io_context io;
+  AbortSignal abort;
+  ConnectionOptions quiet = connection;
+  quiet.prompt_password = nullptr;
+  quiet.force_prompt = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto conn = co_await PgConnection::connect(quiet, abort);
+        co_await conn->exec(protocol::drop_slot_command(slot), "DROP_REPLICATION_SLOT");
+      },
+      [&](std::exception_ptr error) {
+        if (error) spdlog::warn("could not drop replication slot \"{}\"", slot);
+      });
+  io.run();
+}
+
+}  // namespace
+
+CloneSummary run_clone(const CloneOptions& options) {
+  if (options.create_slot && !options.slot) {
+    throw Error(ErrorKind::kUsage, "--create-slot needs a slot name", "add -S/--slot NAME");
+  }
+  if (options.slot && !protocol::is_valid_slot_name(*options.slot)) {
+    throw Error(ErrorKind::kUsage, "invalid replication slot name \"" + *options.slot + "\"",
+                "use 1 to 63 lower-case letters, digits and underscores");
+  }
+  TargetDirectory target(options.pgdata);
+
+  asio::io_context io;
+  AbortSignal abort;
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal_number) {
+    if (ec) return;
+    abort.abort(std::make_exception_ptr(
+        Error(ErrorKind::kCancelled, std::string("interrupted by ") + ::strsignal(signal_number) +
+                                         "; the incomplete clone was removed")));
+  });
+
+  CloneState state;
+  CloneSummary summary;
+  std::exception_ptr failure;
+  asio::co_spawn(io, clone(options, abort, target, state),
+                 [&](std::exception_ptr error, CloneSummary result) {
+                   failure = error;
+                   summary = result;
+                   signals.cancel();
+                 });
+  io.run();
+
+  if (!failure && options.sync) {
+    try {
+      spdlog::info("syncing data to disk");
+      storage::sync_filesystem(target.path());
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  }
+  if (failure) {
+    target.remove_created();
+    if (state.created_slot) drop_slot_quietly(options.connection, *state.created_slot);
+    std::rethrow_exception(failure);
+  }
+  return summary;
+}
+
+}  // namespace walstream::walreceiver

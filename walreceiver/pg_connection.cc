@@ -1,0 +1,265 @@
+#include "walreceiver/pg_connection.h"
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstring>
+
+#include "protocol/error.h"
+
+namespace walstream::walreceiver {
+
+using StreamDescriptor = asio::posix::stream_descriptor;
+
+PgConnection::PgConnection(PGconn* conn, std::string password, AbortSignal& abort)
+    : conn_(conn), password_(std::move(password)), abort_(abort) {
+  waker_id_ = abort_.add_waker([this] { wake(); });
+}
+
+PgConnection::~PgConnection() {
+  abort_.remove_waker(waker_id_);
+  // libpq owns the socket: unregister it from Asio without closing it.
+  if (socket_) socket_->release();
+  PQfinish(conn_);
+}
+
+asio::awaitable<std::unique_ptr<PgConnection>> PgConnection::connect(
+    const ConnectionOptions& options, AbortSignal& abort) {
+  std::string password;
+  if (options.force_prompt && options.prompt_password) {
+    if (auto typed = options.prompt_password()) password = *typed;
+  }
+  for (;;) {
+    Keywords keywords = replication_keywords(options, password);
+    std::vector<const char*> keys;
+    std::vector<const char*> values;
+    for (const auto& [key, value] : keywords) {
+      keys.push_back(key.c_str());
+      values.push_back(value.c_str());
+    }
+    keys.push_back(nullptr);
+    values.push_back(nullptr);
+
+    PGconn* raw = PQconnectStartParams(keys.data(), values.data(), /*expand_dbname=*/0);
+    if (raw == nullptr) throw Error(ErrorKind::kInternal, "out of memory while connecting");
+    std::unique_ptr<PgConnection> conn(new PgConnection(raw, password, abort));
+
+    bool connected = PQstatus(raw) != CONNECTION_BAD;
+    while (connected) {
+      PostgresPollingStatusType state = PQconnectPoll(raw);
+      if (state == PGRES_POLLING_OK) break;
+      if (state == PGRES_POLLING_FAILED) {
+        connected = false;
+        break;
+      }
+      co_await conn->wait(state == PGRES_POLLING_READING ? StreamDescriptor::wait_read
+                                                         : StreamDescriptor::wait_write,
+                          std::nullopt);
+    }
+    if (!connected) {
+      bool may_ask = PQconnectionNeedsPassword(raw) && password.empty() && !options.never_prompt &&
+                     options.prompt_password;
+      if (may_ask) {
+        if (auto typed = options.prompt_password()) {
+          password = *typed;
+          continue;
+        }
+      }
+      conn->throw_connection_error("could not connect");
+    }
+    if (PQsetnonblocking(raw, 1) != 0)
+      conn->throw_connection_error("could not set nonblocking mode");
+    co_return conn;
+  }
+}
+
+protocol::ServerVersion PgConnection::server_version() const {
+  return protocol::ServerVersion{PQserverVersion(conn_)};
+}
+
+void PgConnection::throw_connection_error(const std::string& what) const {
+  const char* user = PQuser(conn_);
+  Diagnosis d = diagnose_server_message(PQerrorMessage(conn_), user ? user : "", password_);
+  throw Error(ErrorKind::kConnection, what + ": " + d.message, d.hint);
+}
+
+asio::awaitable<void> PgConnection::wait(
+    StreamDescriptor::wait_type type,
+    std::optional<std::chrono::steady_clock::time_point> deadline) {
+  abort_.throw_if_aborted();
+  int fd = PQsocket(conn_);
+  if (fd < 0) throw_connection_error("connection to the server was lost");
+  auto executor = co_await asio::this_coro::executor;
+  // libpq may switch sockets while connecting (several hosts, SSL retries).
+  if (!socket_ || socket_->native_handle() != fd) {
+    if (socket_) socket_->release();
+    socket_ = std::make_unique<StreamDescriptor>(executor, fd);
+  }
+  asio::steady_timer timer(executor);
+  if (deadline) {
+    timer.expires_at(*deadline);
+    timer.async_wait([this](boost::system::error_code ec) {
+      if (!ec) wake();
+    });
+  }
+  boost::system::error_code ec;
+  co_await socket_->async_wait(type, asio::redirect_error(asio::use_awaitable, ec));
+  timer.cancel();
+  abort_.throw_if_aborted();
+  if (ec && ec != asio::error::operation_aborted) {
+    throw Error(ErrorKind::kConnection, "waiting for the server failed: " + ec.message());
+  }
+}
+
+void PgConnection::wake() {
+  if (socket_) socket_->cancel();
+}
+
+void PgConnection::consume_input() {
+  if (PQconsumeInput(conn_) == 0) throw_connection_error("lost the connection to the server");
+}
+
+asio::awaitable<void> PgConnection::wait_readable(std::chrono::steady_clock::time_point deadline) {
+  co_await wait(StreamDescriptor::wait_read, deadline);
+  consume_input();
+}
+
+asio::awaitable<void> PgConnection::flush_output() {
+  for (;;) {
+    int pending = PQflush(conn_);
+    if (pending == 0) co_return;
+    if (pending < 0) throw_connection_error("could not send data to the server");
+    co_await wait(StreamDescriptor::wait_write, std::nullopt);
+  }
+}
+
+asio::awaitable<void> PgConnection::send(const std::string& command) {
+  if (PQsendQuery(conn_, command.c_str()) == 0) {
+    throw_connection_error("could not send replication command");
+  }
+  co_await flush_output();
+}
+
+asio::awaitable<PgResult> PgConnection::next_result() {
+  while (PQisBusy(conn_) != 0) {
+    co_await wait(StreamDescriptor::wait_read, std::nullopt);
+    consume_input();
+  }
+  co_return PgResult(PQgetResult(conn_));
+}
+
+protocol::ResultSet PgConnection::to_result_set(const PgResult& result,
+                                                const std::string& what) const {
+  protocol::ResultSet set;
+  ExecStatusType status = PQresultStatus(result.get());
+  if (status == PGRES_COMMAND_OK) return set;
+  if (status != PGRES_TUPLES_OK) {
+    const char* primary = PQresultErrorField(result.get(), PG_DIAG_MESSAGE_PRIMARY);
+    std::string text = primary != nullptr ? primary : PQresultErrorMessage(result.get());
+    if (text.empty()) text = PQerrorMessage(conn_);
+    const char* user = PQuser(conn_);
+    Diagnosis d = diagnose_server_message(text, user ? user : "", password_);
+    throw Error(ErrorKind::kServer, what + " failed: " + d.message, d.hint);
+  }
+  int fields = PQnfields(result.get());
+  int rows = PQntuples(result.get());
+  for (int f = 0; f < fields; ++f) set.columns.emplace_back(PQfname(result.get(), f));
+  set.rows.resize(static_cast<std::size_t>(rows));
+  for (int r = 0; r < rows; ++r) {
+    auto& row = set.rows[static_cast<std::size_t>(r)];
+    for (int f = 0; f < fields; ++f) {
+      if (PQgetisnull(result.get(), r, f) != 0) {
+        row.emplace_back(std::nullopt);
+      } else {
+        row.emplace_back(std::string(PQgetvalue(result.get(), r, f),
+                                     static_cast<std::size_t>(PQgetlength(result.get(), r, f))));
+      }
+    }
+  }
+  return set;
+}
+
+asio::awaitable<protocol::ResultSet> PgConnection::exec(const std::string& command,
+                                                        const std::string& what) {
+  co_await send(command);
+  protocol::ResultSet last;
+  while (PgResult result = co_await next_result()) {
+    ExecStatusType status = PQresultStatus(result.get());
+    if (status == PGRES_COPY_OUT || status == PGRES_COPY_IN || status == PGRES_COPY_BOTH) {
+      throw ProtocolError(what + ": unexpected COPY response");
+    }
+    protocol::ResultSet set = to_result_set(result, what);
+    if (status == PGRES_TUPLES_OK) last = std::move(set);
+  }
+  co_return last;
+}
+
+asio::awaitable<void> PgConnection::start_copy(const std::string& command,
+                                               const std::string& what) {
+  co_await send(command);
+  PgResult result = co_await next_result();
+  if (!result) throw ProtocolError(what + ": the server sent no response");
+  ExecStatusType status = PQresultStatus(result.get());
+  if (status != PGRES_COPY_OUT && status != PGRES_COPY_BOTH) {
+    to_result_set(result, what);  // throws the server's error, if that is what it is
+    throw ProtocolError(what + ": expected a COPY response, got " + PQresStatus(status));
+  }
+}
+
+std::optional<CopyBuffer> PgConnection::try_read_copy(bool* copy_done) {
+  char* buffer = nullptr;
+  int size = PQgetCopyData(conn_, &buffer, /*async=*/1);
+  if (size > 0) return CopyBuffer(buffer, size);
+  if (size == -1) *copy_done = true;
+  if (size < -1) throw_connection_error("could not read COPY data");
+  return std::nullopt;
+}
+
+asio::awaitable<std::optional<CopyBuffer>> PgConnection::read_copy() {
+  for (;;) {
+    bool done = false;
+    if (auto buffer = try_read_copy(&done)) co_return buffer;
+    if (done) co_return std::nullopt;
+    co_await wait(StreamDescriptor::wait_read, std::nullopt);
+    consume_input();
+  }
+}
+
+asio::awaitable<void> PgConnection::put_copy_data(ByteView data) {
+  for (;;) {
+    int queued = PQputCopyData(conn_, reinterpret_cast<const char*>(data.data()),
+                               static_cast<int>(data.size()));
+    if (queued == 1) break;
+    if (queued < 0) throw_connection_error("could not send COPY data");
+    co_await wait(StreamDescriptor::wait_write, std::nullopt);
+  }
+  co_await flush_output();
+}
+
+asio::awaitable<void> PgConnection::put_copy_end() {
+  for (;;) {
+    int queued = PQputCopyEnd(conn_, nullptr);
+    if (queued == 1) break;
+    if (queued < 0) throw_connection_error("could not end COPY");
+    co_await wait(StreamDescriptor::wait_write, std::nullopt);
+  }
+  co_await flush_output();
+}
+
+std::vector<std::pair<std::string, std::string>> PgConnection::effective_options() const {
+  std::vector<std::pair<std::string, std::string>> options;
+  PQconninfoOption* info = PQconninfo(conn_);
+  if (info == nullptr) return options;
+  for (PQconninfoOption* option = info; option->keyword != nullptr; ++option) {
+    if (option->val == nullptr || *option->val == '\0') continue;
+    // Compiled-in defaults are left out: the standby's libpq has its own, and
+    // an older libpq may not even know the option.
+    if (option->compiled != nullptr && std::strcmp(option->val, option->compiled) == 0) continue;
+    options.emplace_back(option->keyword, option->val);
+  }
+  PQconninfoFree(info);
+  return options;
+}
+
+}  // namespace walstream::walreceiver

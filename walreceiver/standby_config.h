@@ -1,0 +1,28 @@
+// Turns a finished clone into a standby: recovery.conf (servers up to 11) or
+// standby.signal plus settings appended to postgresql.auto.conf (12 on), with
+// primary_conninfo built from the connection that made the clone.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "protocol/replication_commands.h"
+
+namespace walstream::walreceiver {
+
+struct StandbyConfigInput {
+  protocol::ServerVersion server_version;
+  // The clone connection's effective libpq options (PgConnection::effective_options).
+  std::vector<std::pair<std::string, std::string>> connection_options;
+  std::optional<std::string> slot;
+  mode_t file_mode = 0600;
+};
+
+void write_standby_config(const std::filesystem::path& data_dir, const StandbyConfigInput& input);
+
+}  // namespace walstream::walreceiver

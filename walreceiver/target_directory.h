@@ -1,0 +1,32 @@
+// The -D directory of a clone: it must be missing or empty, and on failure
+// everything the command put there is removed again, but nothing that was
+// there before (pg_basebackup's behaviour without --no-clean).
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+
+namespace walstream::walreceiver {
+
+class TargetDirectory {
+ public:
+  // Throws walstream::Error if `path` exists and is not an empty directory.
+  explicit TargetDirectory(std::filesystem::path path);
+
+  // Creates the directory (and missing parents) with `mode`, or applies `mode`
+  // to the existing empty one.
+  void create(mode_t mode);
+  // Removes what create() and later writes added; safe to call at any time.
+  void remove_created() noexcept;
+
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+  std::filesystem::path created_top_;  // highest directory we created, if any
+  bool existed_ = false;
+  bool touched_ = false;
+};
+
+}  // namespace walstream::walreceiver
