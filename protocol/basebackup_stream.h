@@ -42,7 +42,10 @@ class BackupStreamDecoder {
   void finish();
 
  private:
-  enum class State { kStart, kArchive, kManifest, kDone };
+  enum class State { kStart, kArchive, kManifest, kDone, kFailed };
+
+  void feed_unchecked(ByteView message);
+
   BackupStreamHandler& handler_;
   State state_ = State::kStart;
 };

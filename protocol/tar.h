@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -65,9 +66,11 @@ class TarParser {
   void finish();
 
  private:
-  enum class State { kHeader, kData, kPadding, kTrailer, kDone };
+  enum class State { kHeader, kData, kPadding, kTrailer, kDone, kFinished, kFailed };
 
-  void parse_header();
+  void feed_unchecked(ByteView chunk);
+  void parse_header(ByteView block);
+  void end_member();
 
   TarMemberSink& sink_;
   Trailer trailer_;
@@ -77,6 +80,8 @@ class TarParser {
   std::uint64_t data_remaining_ = 0;
   std::uint64_t padding_remaining_ = 0;
   int zero_blocks_seen_ = 0;
+  std::size_t trailer_filled_ = 0;  // bytes of the current trailer block seen
+  std::string current_path_;        // for "ends inside member X"
 };
 
 }  // namespace walstream::protocol
