@@ -176,6 +176,26 @@ std::string drop_slot_command(std::string_view slot) {
   return "DROP_REPLICATION_SLOT " + quoted(slot) + " WAIT";
 }
 
+std::string read_replication_slot_command(std::string_view slot) {
+  require_slot_name(slot);
+  return "READ_REPLICATION_SLOT " + quoted(slot);
+}
+
+std::optional<PhysicalSlotInfo> parse_read_replication_slot(const ResultSet& result) {
+  constexpr std::string_view kWhat = "READ_REPLICATION_SLOT";
+  require_shape(result, kWhat, 1, 3);
+  const auto& row = result.rows[0];
+  if (!row[0]) return std::nullopt;
+  if (*row[0] != "physical") {
+    throw Error(ErrorKind::kUsage, "replication slot is of type \"" + *row[0] + "\", not physical",
+                "use a physical replication slot");
+  }
+  PhysicalSlotInfo info;
+  if (row[1]) info.restart_lsn = lsn_value(*row[1], kWhat, column_name(result, 1));
+  if (row[2]) info.restart_timeline = timeline_value(*row[2], kWhat, column_name(result, 2));
+  return info;
+}
+
 std::string start_replication_command(std::optional<std::string_view> slot, Lsn start,
                                       TimelineId timeline) {
   std::string command = "START_REPLICATION";

@@ -50,6 +50,16 @@ std::string create_physical_slot_command(ServerVersion version, std::string_view
 // DROP_REPLICATION_SLOT "name" WAIT
 std::string drop_slot_command(std::string_view slot);
 
+// READ_REPLICATION_SLOT "name" (servers 15+).
+std::string read_replication_slot_command(std::string_view slot);
+struct PhysicalSlotInfo {
+  std::optional<Lsn> restart_lsn;  // nullopt when the slot has reserved no WAL yet
+  std::optional<TimelineId> restart_timeline;
+};
+// nullopt when the slot does not exist (the server answers with a row of
+// NULLs); throws (kUsage) for a logical slot.
+std::optional<PhysicalSlotInfo> parse_read_replication_slot(const ResultSet& result);
+
 // START_REPLICATION [SLOT "s"] PHYSICAL X/X TIMELINE n
 std::string start_replication_command(std::optional<std::string_view> slot, Lsn start,
                                       TimelineId timeline);
@@ -88,9 +98,9 @@ BackupPosition parse_backup_position(const ResultSet& result);
 // Second result set of BASE_BACKUP: one row per tablespace, the main data
 // directory last with NULL oid and location.
 struct TablespaceInfo {
-  std::optional<std::uint32_t> oid;       // nullopt for the main data directory
-  std::optional<std::string> location;    // server-side path; nullopt for main
-  std::optional<std::int64_t> size_kb;    // nullopt without PROGRESS
+  std::optional<std::uint32_t> oid;     // nullopt for the main data directory
+  std::optional<std::string> location;  // server-side path; nullopt for main
+  std::optional<std::int64_t> size_kb;  // nullopt without PROGRESS
 };
 std::vector<TablespaceInfo> parse_tablespace_header(const ResultSet& result);
 

@@ -66,6 +66,7 @@ asio::awaitable<ServerFacts> read_server_facts(PgConnection& conn) {
 
 struct CloneState {
   std::optional<std::string> created_slot;  // a permanent slot made with -C
+  std::vector<fs::path> tablespace_dirs;    // where tablespaces were extracted
 };
 
 asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& abort,
@@ -97,6 +98,15 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
     spdlog::info("created replication slot \"{}\"", slot_name);
   } else if (options.slot) {
     slot_name = *options.slot;
+    // Fail before the checkpoint, not after the copy, when the slot is missing.
+    if (facts.version.major() >= 15) {
+      auto slot = protocol::parse_read_replication_slot(co_await wal_conn->exec(
+          protocol::read_replication_slot_command(slot_name), "READ_REPLICATION_SLOT"));
+      if (!slot) {
+        throw Error(ErrorKind::kUsage, "replication slot \"" + slot_name + "\" does not exist",
+                    "create it first, or add -C/--create-slot");
+      }
+    }
   } else {
     slot_name = "walstream_" + std::to_string(PQbackendPID(wal_conn->native()));
     co_await wal_conn->exec(protocol::create_physical_slot_command(
@@ -157,6 +167,9 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
       }
     }
     if (known) total_bytes = total_kb * 1024;
+    for (const auto& ts : tablespaces) {
+      if (ts.location) state.tablespace_dirs.emplace_back(*ts.location);
+    }
     WalStreamOptions stream_options;
     stream_options.slot = slot_name;
     stream_options.start = protocol::segment_start(start.lsn, facts.segment_size);
@@ -263,7 +276,9 @@ CloneSummary run_clone(const CloneOptions& options) {
   if (!failure && options.sync) {
     try {
       spdlog::info("syncing data to disk");
+      // syncfs works per filesystem; tablespaces may live on other ones.
       storage::sync_filesystem(target.path());
+      for (const auto& dir : state.tablespace_dirs) storage::sync_filesystem(dir);
     } catch (...) {
       failure = std::current_exception();
     }

@@ -348,3 +348,40 @@ TEST(TablespaceHeaderTest, RejectsMalformed) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(ReadReplicationSlotTest, CommandQuotesName) {
+  EXPECT_EQ(read_replication_slot_command("archive_1"), "READ_REPLICATION_SLOT \"archive_1\"");
+  EXPECT_THROW(read_replication_slot_command("Bad\"Name"), walstream::Error);
+}
+
+TEST(ReadReplicationSlotTest, ParsesPhysicalSlot) {
+  const std::vector<std::string> cols = {"slot_type", "restart_lsn", "restart_tli"};
+  auto info = parse_read_replication_slot(result(cols, {{"physical", "0/3000000", "1"}}));
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->restart_lsn, Lsn{0x3000000});
+  EXPECT_EQ(info->restart_timeline, 1u);
+}
+
+TEST(ReadReplicationSlotTest, SlotWithoutReservedWal) {
+  const std::vector<std::string> cols = {"slot_type", "restart_lsn", "restart_tli"};
+  auto info = parse_read_replication_slot(result(cols, {{"physical", std::nullopt, std::nullopt}}));
+  ASSERT_TRUE(info.has_value());
+  EXPECT_FALSE(info->restart_lsn.has_value());
+}
+
+TEST(ReadReplicationSlotTest, MissingSlotIsRowOfNulls) {
+  const std::vector<std::string> cols = {"slot_type", "restart_lsn", "restart_tli"};
+  EXPECT_FALSE(
+      parse_read_replication_slot(result(cols, {{std::nullopt, std::nullopt, std::nullopt}}))
+          .has_value());
+}
+
+TEST(ReadReplicationSlotTest, LogicalSlotIsRefused) {
+  const std::vector<std::string> cols = {"slot_type", "restart_lsn", "restart_tli"};
+  EXPECT_THROW(parse_read_replication_slot(result(cols, {{"logical", "0/1", "1"}})),
+               walstream::Error);
+}
+
+}  // namespace
