@@ -1,0 +1,431 @@
+// End-to-end tests of `walstream clone` against real PostgreSQL servers: the
+// clone must verify with pg_verifybackup, start as a streaming hot standby,
+// and every failure must leave one clear error line and no half-made target.
+#include <signal.h>
+
+#include <filesystem>
+#include <initializer_list>
+#include <memory>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/integration/test_env.h"
+
+namespace walstream::it {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr const char* kPassword = "secret";
+constexpr const char* kOddPassword = R"(pa'ss\wo rd)";
+constexpr const char* kErrorPrefix = "walstream: error: ";
+
+// `walstream clone -D target -h 127.0.0.1 -p PORT -U user -c fast extra...`.
+// A fast checkpoint keeps BASE_BACKUP from spreading its checkpoint over
+// minutes.
+std::vector<std::string> clone_args(const fs::path& target, int port, const std::string& user,
+                                    std::initializer_list<std::string> extra = {}) {
+  std::vector<std::string> args{
+      "clone", "-D", target.string(), "-h", "127.0.0.1", "-p", std::to_string(port), "-U",
+      user,    "-c", "fast"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+EnvOverrides password_env(const std::string& password) { return {{"PGPASSWORD", password}}; }
+
+void expect_verifies(const fs::path& target) {
+  const CommandResult verify =
+      run_command({TestEnv::pg_bin("pg_verifybackup").string(), target.string()});
+  EXPECT_EQ(verify.exit_code, 0) << "pg_verifybackup " << target << ": " << verify.describe();
+}
+
+bool is_non_empty_dir(const fs::path& dir) {
+  std::error_code error;
+  return fs::is_directory(dir, error) && !fs::is_empty(dir, error);
+}
+
+// The failure contract: exit 1, exactly one line on stderr that starts with
+// "walstream: error: " and names the cause (one of `causes`), the target that
+// walstream created is gone, and the password was never printed.
+void expect_clean_failure(const CommandResult& result, const std::vector<std::string>& causes,
+                          const fs::path& target, const std::string& password) {
+  EXPECT_FALSE(result.timed_out) << result.describe();
+  EXPECT_EQ(result.exit_code, 1) << result.describe();
+  const std::vector<std::string> lines = non_empty_lines(result.err);
+  ASSERT_EQ(lines.size(), 1U) << result.describe();
+  EXPECT_THAT(lines.front(), ::testing::StartsWith(kErrorPrefix));
+  bool named = false;
+  for (const auto& cause : causes) named = named || lines.front().find(cause) != std::string::npos;
+  EXPECT_TRUE(named) << "error line does not name any of the expected causes ("
+                     << ::testing::PrintToString(causes) << "): " << lines.front();
+  EXPECT_FALSE(fs::exists(target)) << target << " was left behind";
+  EXPECT_THAT(result.out + result.err, Not(HasSubstr(password)));
+}
+
+// One primary shared by the tests whose server configuration is the default:
+// roles r (replication), q (replication, awkward password), norepl (no
+// REPLICATION attribute), nohba (REPLICATION but no pg_hba.conf entry for
+// replication), and a table `fruit` with 1000 rows.
+class CloneTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    try {
+      PgClusterOptions options;
+      options.hba_lines = {
+          "local all all trust",
+          "host replication r 127.0.0.1/32 scram-sha-256",
+          "host replication q 127.0.0.1/32 scram-sha-256",
+          "host replication norepl 127.0.0.1/32 scram-sha-256",
+          "host all all 127.0.0.1/32 scram-sha-256",
+      };
+      primary_ = PgCluster::create_primary("primary", options);
+      primary_->start();
+      const std::string password = sql_literal(kPassword);
+      primary_->exec("CREATE ROLE r REPLICATION LOGIN PASSWORD " + password);
+      primary_->exec("CREATE ROLE q REPLICATION LOGIN PASSWORD " + sql_literal(kOddPassword));
+      primary_->exec("CREATE ROLE norepl LOGIN PASSWORD " + password);
+      primary_->exec("CREATE ROLE nohba REPLICATION LOGIN PASSWORD " + password);
+      primary_->exec(
+          "CREATE TABLE fruit (id int PRIMARY KEY, name text NOT NULL);"
+          "INSERT INTO fruit SELECT g, 'fruit ' || g FROM generate_series(1, 1000) g");
+    } catch (const std::exception& error) {
+      setup_error_ = error.what();
+      primary_.reset();
+    }
+  }
+
+  static void TearDownTestSuite() { primary_.reset(); }
+
+  void SetUp() override { ASSERT_TRUE(primary_) << "shared primary failed: " << setup_error_; }
+
+  static PgCluster& primary() { return *primary_; }
+
+  static std::unique_ptr<PgCluster> primary_;
+  static std::string setup_error_;
+};
+
+std::unique_ptr<PgCluster> CloneTest::primary_;
+std::string CloneTest::setup_error_;
+
+// Waits until the standby's WAL receiver reports `streaming`.
+void expect_streaming(PgCluster& standby) {
+  std::string last;
+  EXPECT_TRUE(
+      standby.wait_for_value("SELECT status FROM pg_stat_wal_receiver", "streaming", 60s, &last))
+      << "pg_stat_wal_receiver.status: " << last;
+}
+
+TEST_F(CloneTest, CloneStartsAsStreamingHotStandby) {
+  const fs::path target = PgCluster::clone_data_dir("standby_a");
+  const CommandResult result =
+      run_walstream(clone_args(target, primary().port(), "r"), password_env(kPassword));
+  ASSERT_EQ(result.exit_code, 0) << result.describe();
+
+  expect_verifies(target);
+  EXPECT_TRUE(fs::exists(target / "standby.signal"));
+  EXPECT_THAT(read_file(target / "postgresql.auto.conf"), HasSubstr("primary_conninfo"));
+
+  auto standby = PgCluster::for_clone("standby_a");
+  standby->start();
+  EXPECT_EQ(standby->query_value("SELECT pg_is_in_recovery()"), "t");
+  EXPECT_EQ(standby->query_value("SELECT count(*) FROM fruit"), "1000");
+  expect_streaming(*standby);
+
+  primary().exec(
+      "CREATE TABLE after_clone_a AS SELECT g AS id FROM generate_series(1, 25) g;"
+      "INSERT INTO fruit VALUES (100001, 'late fruit')");
+  std::string last;
+  EXPECT_TRUE(standby->wait_for_value("SELECT count(*) FROM after_clone_a", "25", 60s, &last))
+      << last;
+  EXPECT_TRUE(
+      standby->wait_for_value("SELECT name FROM fruit WHERE id = 100001", "late fruit", 60s, &last))
+      << last;
+}
+
+TEST_F(CloneTest, SlotCreatedBeforeBackupAndNamedInConfig) {
+  const fs::path target = PgCluster::clone_data_dir("standby_slot");
+  const CommandResult result =
+      run_walstream(clone_args(target, primary().port(), "r", {"-S", "clone_slot", "-C"}),
+                    password_env(kPassword));
+  ASSERT_EQ(result.exit_code, 0) << result.describe();
+
+  EXPECT_EQ(primary().query_value("SELECT slot_type || ',' || (restart_lsn IS NOT NULL)::text "
+                                  "FROM pg_replication_slots WHERE slot_name = 'clone_slot'"),
+            "physical,true");
+  // Reserved before the backup started: the slot holds the WAL the backup
+  // begins with.
+  const std::string label = read_file(target / "backup_label");
+  std::smatch start;
+  ASSERT_TRUE(
+      std::regex_search(label, start, std::regex(R"(START WAL LOCATION: ([0-9A-F]+/[0-9A-F]+))")))
+      << label;
+  EXPECT_EQ(primary().query_value("SELECT restart_lsn <= '" + start[1].str() +
+                                  "'::pg_lsn FROM pg_replication_slots "
+                                  "WHERE slot_name = 'clone_slot'"),
+            "t");
+  EXPECT_THAT(read_file(target / "postgresql.auto.conf"),
+              HasSubstr("primary_slot_name = 'clone_slot'"));
+
+  auto standby = PgCluster::for_clone("standby_slot");
+  standby->start();
+  std::string last;
+  EXPECT_TRUE(primary().wait_for_value(
+      "SELECT active FROM pg_replication_slots WHERE slot_name = 'clone_slot'", "t", 60s, &last))
+      << last;
+  expect_streaming(*standby);
+
+  standby->stop();
+  EXPECT_TRUE(primary().wait_for_value(
+      "SELECT active FROM pg_replication_slots WHERE slot_name = 'clone_slot'", "f", 60s, &last))
+      << last;
+  primary().exec("SELECT pg_drop_replication_slot('clone_slot')");
+}
+
+TEST_F(CloneTest, PasswordWithQuoteAndBackslashRoundTrips) {
+  const fs::path target = PgCluster::clone_data_dir("standby_pw");
+  // -v -P: even the verbose output must not show the password.
+  const CommandResult result = run_walstream(
+      clone_args(target, primary().port(), "q", {"-v", "-P"}), password_env(kOddPassword));
+  ASSERT_EQ(result.exit_code, 0) << result.describe();
+  EXPECT_THAT(result.out + result.err, Not(HasSubstr(kOddPassword)));
+  EXPECT_THAT(result.out + result.err, Not(HasSubstr("wo rd")));
+
+  // The standby authenticates with what primary_conninfo says: it can only
+  // stream if the password survived quoting in postgresql.auto.conf.
+  auto standby = PgCluster::for_clone("standby_pw");
+  standby->start();
+  expect_streaming(*standby);
+  EXPECT_EQ(primary().query_value("SELECT count(*) FROM pg_stat_replication WHERE usename = 'q'"),
+            "1");
+}
+
+TEST_F(CloneTest, OwnerOnlyModesByDefault) {
+  ASSERT_EQ(primary().query_value("SHOW data_directory_mode"), "0700");
+  const fs::path target = PgCluster::clone_data_dir("standby_modes");
+  const CommandResult result =
+      run_walstream(clone_args(target, primary().port(), "r"), password_env(kPassword));
+  ASSERT_EQ(result.exit_code, 0) << result.describe();
+  EXPECT_EQ(permission_bits(target), 0700U);
+  EXPECT_EQ(permission_bits(target / "pg_wal"), 0700U);
+  EXPECT_EQ(permission_bits(target / "PG_VERSION"), 0600U);
+  EXPECT_EQ(permission_bits(target / "global" / "pg_control"), 0600U);
+}
+
+TEST_F(CloneTest, NoStandbyConfig) {
+  const fs::path target = PgCluster::clone_data_dir("plain_copy");
+  const CommandResult result = run_walstream(
+      clone_args(target, primary().port(), "r", {"--no-standby-config"}), password_env(kPassword));
+  ASSERT_EQ(result.exit_code, 0) << result.describe();
+  EXPECT_FALSE(fs::exists(target / "standby.signal"));
+  if (fs::exists(target / "postgresql.auto.conf")) {
+    EXPECT_THAT(read_file(target / "postgresql.auto.conf"), Not(HasSubstr("primary_conninfo")));
+  }
+  expect_verifies(target);
+}
+
+TEST_F(CloneTest, WrongPassword) {
+  const fs::path target = PgCluster::clone_data_dir("fail_password");
+  const std::string wrong = "Wr0ng-pAssw0rd-zq";
+  const CommandResult result =
+      run_walstream(clone_args(target, primary().port(), "r"), password_env(wrong));
+  expect_clean_failure(result, {"password authentication failed"}, target, wrong);
+}
+
+TEST_F(CloneTest, RoleWithoutReplication) {
+  const fs::path target = PgCluster::clone_data_dir("fail_norepl");
+  const CommandResult result =
+      run_walstream(clone_args(target, primary().port(), "norepl"), password_env(kPassword));
+  // PostgreSQL 15: "must be superuser or replication role to start walsender";
+  // 16+: "... REPLICATION attribute ...".
+  expect_clean_failure(result, {"replication role", "REPLICATION attribute"}, target, kPassword);
+}
+
+TEST_F(CloneTest, NoPgHbaEntry) {
+  const fs::path target = PgCluster::clone_data_dir("fail_hba");
+  const CommandResult result =
+      run_walstream(clone_args(target, primary().port(), "nohba"), password_env(kPassword));
+  expect_clean_failure(result, {"no pg_hba.conf entry"}, target, kPassword);
+}
+
+TEST_F(CloneTest, UnreachableHost) {
+  const ReservedPort closed;  // Bound, never listening: connecting is refused.
+  const fs::path target = PgCluster::clone_data_dir("fail_unreachable");
+  const CommandResult result =
+      run_walstream(clone_args(target, closed.port(), "r"), password_env(kPassword));
+  expect_clean_failure(result, {"Connection refused", "could not connect"}, target, kPassword);
+}
+
+TEST_F(CloneTest, NonEmptyTarget) {
+  const fs::path target = PgCluster::clone_data_dir("fail_nonempty");
+  fs::create_directories(target);
+  write_file(target / "keep.txt", "precious\n");
+  const CommandResult result =
+      run_walstream(clone_args(target, primary().port(), "r"), password_env(kPassword));
+  EXPECT_EQ(result.exit_code, 1) << result.describe();
+  const std::vector<std::string> lines = non_empty_lines(result.err);
+  ASSERT_EQ(lines.size(), 1U) << result.describe();
+  EXPECT_THAT(lines.front(), ::testing::StartsWith(kErrorPrefix));
+  EXPECT_THAT(lines.front(), HasSubstr("not empty"));
+  ASSERT_TRUE(fs::is_directory(target));
+  EXPECT_EQ(read_file(target / "keep.txt"), "precious\n");
+  EXPECT_EQ(std::distance(fs::directory_iterator(target), fs::directory_iterator()), 1);
+}
+
+TEST_F(CloneTest, UsageError) {
+  const CommandResult no_target = run_walstream({"clone", "-h", "127.0.0.1", "-U", "r"});
+  EXPECT_EQ(no_target.exit_code, 2) << no_target.describe();
+  EXPECT_FALSE(no_target.err.empty());
+
+  const fs::path target = PgCluster::clone_data_dir("fail_usage");
+  const CommandResult bad_option =
+      run_walstream({"clone", "-D", target.string(), "--no-such-option"});
+  EXPECT_EQ(bad_option.exit_code, 2) << bad_option.describe();
+  EXPECT_FALSE(fs::exists(target));
+
+  const CommandResult bad_mode = run_walstream({"clone", "-D", target.string(), "-c", "slow"});
+  EXPECT_EQ(bad_mode.exit_code, 2) << bad_mode.describe();
+  EXPECT_FALSE(fs::exists(target));
+}
+
+// --- Tests that need a server configured differently -----------------------
+
+// A primary with role r (password kPassword) and a table, started.
+std::unique_ptr<PgCluster> start_dedicated_primary(std::string_view name,
+                                                   const PgClusterOptions& options) {
+  auto primary = PgCluster::create_primary(name, options);
+  primary->start();
+  primary->exec("CREATE ROLE r REPLICATION LOGIN PASSWORD " + sql_literal(kPassword));
+  primary->exec("CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 100) g");
+  return primary;
+}
+
+std::vector<std::string> pgbench_args(const PgCluster& server,
+                                      std::initializer_list<std::string> args) {
+  std::vector<std::string> argv{TestEnv::pg_bin("pgbench").string(),
+                                "-h",
+                                server.socket_dir().string(),
+                                "-p",
+                                std::to_string(server.port()),
+                                "-U",
+                                "postgres"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.emplace_back("postgres");
+  return argv;
+}
+
+TEST(CloneDedicatedTest, GroupAccessModesFollowServer) {
+  PgClusterOptions options;
+  options.group_access = true;
+  auto primary = start_dedicated_primary("group_primary", options);
+  ASSERT_EQ(primary->query_value("SHOW data_directory_mode"), "0750");
+
+  const fs::path target = PgCluster::clone_data_dir("group_clone");
+  const CommandResult result =
+      run_walstream(clone_args(target, primary->port(), "r"), password_env(kPassword));
+  ASSERT_EQ(result.exit_code, 0) << result.describe();
+  EXPECT_EQ(permission_bits(target), 0750U);
+  EXPECT_EQ(permission_bits(target / "pg_wal"), 0750U);
+  EXPECT_EQ(permission_bits(target / "global"), 0750U);
+  EXPECT_EQ(permission_bits(target / "PG_VERSION"), 0640U);
+  EXPECT_EQ(permission_bits(target / "global" / "pg_control"), 0640U);
+}
+
+TEST(CloneDedicatedTest, MaxWalSendersExhausted) {
+  // BASE_BACKUP takes the only WAL sender; the WAL stream's connection is
+  // refused.
+  PgClusterOptions options;
+  options.max_wal_senders = 1;
+  auto primary = start_dedicated_primary("one_sender", options);
+  const fs::path target = PgCluster::clone_data_dir("fail_senders");
+  const CommandResult result =
+      run_walstream(clone_args(target, primary->port(), "r"), password_env(kPassword));
+  expect_clean_failure(result, {"max_wal_senders"}, target, kPassword);
+}
+
+TEST(CloneDedicatedTest, CloneUnderPgbenchLoadIsConsistent) {
+  auto primary = start_dedicated_primary("load_primary", {});
+  const CommandResult init = run_command(pgbench_args(*primary, {"-i", "-s", "5", "-q"}));
+  ASSERT_EQ(init.exit_code, 0) << init.describe();
+
+  auto load = Process::start(pgbench_args(*primary, {"-c", "2", "-j", "2", "-T", "600", "-n"}));
+  std::string last;
+  ASSERT_TRUE(
+      primary->wait_for_value("SELECT count(*) >= 200 FROM pgbench_history", "t", 60s, &last))
+      << "pgbench does not write: " << last << "\n"
+      << load->stderr_so_far();
+
+  const fs::path target = PgCluster::clone_data_dir("load_standby");
+  const CommandResult result =
+      run_walstream(clone_args(target, primary->port(), "r"), password_env(kPassword));
+  ASSERT_EQ(result.exit_code, 0) << result.describe();
+  ASSERT_TRUE(load->running()) << "pgbench stopped during the clone:\n" << load->stderr_so_far();
+  const std::string history_after_clone =
+      primary->query_value("SELECT count(*) FROM pgbench_history");
+  // Keep writing a little past the clone so the standby must stream.
+  ASSERT_TRUE(primary->wait_for_value(
+      "SELECT count(*) >= " + history_after_clone + " + 200 FROM pgbench_history", "t", 60s, &last))
+      << last;
+  load->send_signal(SIGINT);
+  const CommandResult load_result = load->wait(60s);
+  ASSERT_FALSE(load_result.timed_out) << load_result.describe();
+  // Its backends may still be committing: wait until they are gone.
+  ASSERT_TRUE(
+      primary->wait_for_value("SELECT count(*) FROM pg_stat_activity "
+                              "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+                              "0", 60s, &last))
+      << last;
+  const std::string end_lsn = primary->query_value("SELECT pg_current_wal_lsn()");
+
+  expect_verifies(target);
+  auto standby = PgCluster::for_clone("load_standby");
+  standby->start();
+  ASSERT_TRUE(standby->wait_for_value(
+      "SELECT pg_last_wal_replay_lsn() >= '" + end_lsn + "'::pg_lsn", "t", 120s, &last))
+      << "standby did not replay up to " << end_lsn << ": " << last;
+
+  for (const char* table :
+       {"pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history"}) {
+    const std::string digest =
+        std::string("SELECT count(*) || ':' || md5(string_agg(t::text, ',' ") +
+        "ORDER BY t::text)) FROM " + table + " t";
+    EXPECT_EQ(standby->query_value(digest), primary->query_value(digest)) << table;
+  }
+  EXPECT_GT(std::stoll(standby->query_value("SELECT count(*) FROM pgbench_history")),
+            std::stoll(history_after_clone));
+}
+
+TEST(CloneDedicatedTest, InterruptRemovesTarget) {
+  auto primary = start_dedicated_primary("big_primary", {});
+  const CommandResult init = run_command(pgbench_args(*primary, {"-i", "-s", "20", "-q"}));
+  ASSERT_EQ(init.exit_code, 0) << init.describe();
+
+  const fs::path target = PgCluster::clone_data_dir("interrupted");
+  std::vector<std::string> argv{TestEnv::walstream_binary().string()};
+  for (auto& arg : clone_args(target, primary->port(), "r", {"-r", "1024"})) argv.push_back(arg);
+  auto clone = Process::start(argv, password_env(kPassword));
+  // At 1 MB/s the 300 MB backup is far from done once files start to arrive.
+  ASSERT_TRUE(wait_until([&] { return is_non_empty_dir(target) || !clone->running(); }, 60s));
+  ASSERT_TRUE(clone->running()) << "clone ended early: " << clone->wait(10s).describe();
+  std::this_thread::sleep_for(1s);  // Deliberately mid-transfer, not just after mkdir.
+  clone->send_signal(SIGINT);
+  const CommandResult result = clone->wait(60s);
+
+  EXPECT_FALSE(result.timed_out) << "SIGINT did not stop walstream: " << result.describe();
+  EXPECT_NE(result.exit_code, 0) << result.describe();
+  EXPECT_FALSE(fs::exists(target)) << target << " was left behind";
+  std::string last;
+  EXPECT_TRUE(primary->wait_for_value(
+      "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender'", "0", 30s, &last))
+      << "replication connections left open: " << last;
+}
+
+}  // namespace
+}  // namespace walstream::it

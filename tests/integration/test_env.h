@@ -1,0 +1,226 @@
+// Integration test harness: child processes with captured output, throwaway
+// PostgreSQL clusters, and the scratch directory every test works in.
+//
+// The test executable's main() (main.cc) drops root privileges to the
+// `walstream-test` OS user before any test runs, because PostgreSQL refuses to
+// run as root. Everything a test creates lives under TestEnv::scratch_dir().
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace walstream::it {
+
+using namespace std::chrono_literals;
+
+// Process-wide facts set up by main() before the tests run.
+class TestEnv {
+ public:
+  // Called once by main(): `scratch` exists and is writable, `walstream` is
+  // an executable copy of the binary under test.
+  static void init(std::filesystem::path scratch, std::filesystem::path walstream);
+
+  static const std::filesystem::path& scratch_dir();
+  static const std::filesystem::path& walstream_binary();
+  // Directory of the PostgreSQL server binaries (initdb, pg_ctl, pgbench...).
+  static std::filesystem::path pg_bin_dir();
+  static std::filesystem::path pg_bin(std::string_view program);
+
+  // A fresh, empty directory under the scratch dir: scratch/<prefix>-<n>.
+  static std::filesystem::path make_dir(std::string_view prefix);
+  // A fresh path under the scratch dir that does not exist yet.
+  static std::filesystem::path unique_path(std::string_view prefix);
+
+ private:
+  static std::filesystem::path scratch_;
+  static std::filesystem::path walstream_;
+};
+
+// Outcome of a finished child process.
+struct CommandResult {
+  // Exit status; 128 + signal number if the child was killed by a signal.
+  int exit_code = -1;
+  // Signal that terminated the child, 0 if it exited normally.
+  int term_signal = 0;
+  // The harness killed the child because it ran past its timeout.
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+
+  // Human-readable summary for assertion messages.
+  std::string describe() const;
+};
+
+// Environment changes for a child: a value sets the variable, std::nullopt
+// removes it. Everything else is inherited from the test process.
+using EnvOverrides = std::map<std::string, std::optional<std::string>>;
+
+// A child process started with fork/exec, stdin from /dev/null, stdout and
+// stderr captured through pipes that a reader thread drains continuously (so a
+// chatty child never blocks). The child runs in its own session, without a
+// controlling terminal, so nothing can prompt on /dev/tty.
+class Process {
+ public:
+  static std::unique_ptr<Process> start(const std::vector<std::string>& argv,
+                                        const EnvOverrides& env = {});
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  // True while the child has not exited (reaps it if it just did).
+  bool running();
+  // Sends `sig` to the child (not to its process group).
+  void send_signal(int sig);
+  // Waits for the child to exit and its output to end. Past `timeout`, kills
+  // the child's process group with SIGKILL and marks the result timed_out.
+  CommandResult wait(std::chrono::milliseconds timeout = 300s);
+  // Output captured so far.
+  std::string stdout_so_far();
+  std::string stderr_so_far();
+
+ private:
+  Process() = default;
+  void read_loop(int out_fd, int err_fd);
+  bool try_reap();
+
+  pid_t pid_ = -1;
+  std::optional<int> wait_status_;
+  std::thread reader_;
+  std::mutex mutex_;
+  std::string out_;
+  std::string err_;
+  bool finished_ = false;
+  // Tells the reader to stop even before end of output.
+  bool abandon_ = false;
+};
+
+// Runs a command to completion (see Process::wait for the timeout).
+CommandResult run_command(const std::vector<std::string>& argv, const EnvOverrides& env = {},
+                          std::chrono::milliseconds timeout = 300s);
+// Runs the walstream binary under test with `args` (without the program name).
+CommandResult run_walstream(const std::vector<std::string>& args, const EnvOverrides& env = {},
+                            std::chrono::milliseconds timeout = 300s);
+
+// Polls `condition` until it is true or `timeout` passes.
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 60s);
+
+// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then
+// released). A server that fails to bind it should retry with another one.
+int pick_free_port();
+
+// Keeps a TCP port on 127.0.0.1 bound but not listening for its lifetime:
+// nobody else can take it and connecting to it is refused.
+class ReservedPort {
+ public:
+  ReservedPort();
+  ~ReservedPort();
+  ReservedPort(const ReservedPort&) = delete;
+  ReservedPort& operator=(const ReservedPort&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+std::string read_file(const std::filesystem::path& path);
+void write_file(const std::filesystem::path& path, std::string_view content);
+void append_file(const std::filesystem::path& path, std::string_view content);
+// Non-empty lines of `text`.
+std::vector<std::string> non_empty_lines(std::string_view text);
+// Permission bits (e.g. 0750) of a file or directory.
+unsigned permission_bits(const std::filesystem::path& path);
+// SQL string literal for `value` (standard_conforming_strings = on).
+std::string sql_literal(std::string_view value);
+
+struct PgClusterOptions {
+  // initdb -g: data directory mode 0750, files 0640.
+  bool group_access = false;
+  int max_wal_senders = 10;
+  // Full content of pg_hba.conf, one entry per element.
+  std::vector<std::string> hba_lines = {
+      "local all all trust",
+      "host replication r 127.0.0.1/32 scram-sha-256",
+      "host all all 127.0.0.1/32 scram-sha-256",
+  };
+  // Extra postgresql.conf lines, appended after the harness's own.
+  std::vector<std::string> extra_conf;
+};
+
+// One PostgreSQL server, laid out as
+//   scratch/<name>/data        the data directory
+//   scratch/<name>/server.log  its log (pg_ctl -l)
+//   scratch/<name>/sock        its unix socket directory
+// Queries go over the unix socket as superuser `postgres` (trust).
+class PgCluster {
+ public:
+  // initdb + configuration; not started.
+  static std::unique_ptr<PgCluster> create_primary(std::string_view name,
+                                                   const PgClusterOptions& options = {});
+  // Wraps scratch/<name>/data, which something else (a clone) filled. It
+  // starts with its own port and socket directory given on the command line,
+  // overriding what it inherited in postgresql.conf.
+  static std::unique_ptr<PgCluster> for_clone(std::string_view name);
+  // Where for_clone(name) expects the data directory: scratch/<name>/data.
+  // Creates scratch/<name> (not data itself) so a clone can be made there.
+  static std::filesystem::path clone_data_dir(std::string_view name);
+
+  ~PgCluster();
+  PgCluster(const PgCluster&) = delete;
+  PgCluster& operator=(const PgCluster&) = delete;
+
+  void start();
+  // pg_ctl stop -m fast.
+  void stop();
+  // pg_ctl stop -m immediate, ignoring errors.
+  void stop_immediate();
+  bool is_running() const { return running_; }
+
+  int port() const { return port_; }
+  const std::string& name() const { return name_; }
+  const std::filesystem::path& dir() const { return dir_; }
+  const std::filesystem::path& data_dir() const { return data_dir_; }
+  const std::filesystem::path& socket_dir() const { return socket_dir_; }
+  const std::filesystem::path& log_file() const { return log_file_; }
+
+  // Rows of a query, NULL as "". Throws std::runtime_error on any error.
+  std::vector<std::vector<std::string>> query(const std::string& sql,
+                                              const std::string& dbname = "postgres");
+  // First column of the first row; throws if there is no row.
+  std::string query_value(const std::string& sql, const std::string& dbname = "postgres");
+  void exec(const std::string& sql, const std::string& dbname = "postgres");
+
+  // Polls `sql` until its value equals `expected` or `timeout` passes;
+  // connection errors count as "not yet". Returns the last value seen (or
+  // the last error) in `last` for assertion messages.
+  bool wait_for_value(const std::string& sql, const std::string& expected,
+                      std::chrono::milliseconds timeout = 60s, std::string* last = nullptr);
+
+  // Last `lines` lines of the server log.
+  std::string log_tail(int lines = 30) const;
+
+ private:
+  PgCluster(std::string_view name, bool is_clone);
+  std::string name_;
+  bool is_clone_;
+  std::filesystem::path dir_;
+  std::filesystem::path data_dir_;
+  std::filesystem::path socket_dir_;
+  std::filesystem::path log_file_;
+  int port_ = 0;
+  bool running_ = false;
+};
+
+}  // namespace walstream::it

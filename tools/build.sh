@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Configures and builds walstream (all targets, warnings as errors) into
+# build/. Prints nothing unless the build fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! {
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWALSTREAM_WERROR=ON &&
+    cmake --build build -j"$(nproc)"
+} >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "build.sh: build failed" >&2
+  exit 1
+fi
