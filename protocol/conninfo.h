@@ -31,7 +31,7 @@ std::vector<ConninfoOption> standby_conninfo_options(const std::vector<ConninfoO
                                                      int server_major);
 
 struct StandbySettings {
-  std::string primary_conninfo;            // already formatted by format_conninfo
+  std::string primary_conninfo;  // already formatted by format_conninfo
   std::optional<std::string> primary_slot_name;
 };
 

@@ -64,7 +64,8 @@ asio::awaitable<void> WalStreamSession::run() {
         next_status = Clock::now() + options_.status_interval;
       }
       if (reached_stop) {
-        spdlog::info("WAL streamed up to {}", protocol::to_string(writer_.position()));
+        spdlog::info("WAL streamed past the stop position {} (received up to {})",
+                     protocol::to_string(*stop_lsn_), protocol::to_string(writer_.position()));
         co_await connection_.put_copy_end();
         still_sending = false;
       }
