@@ -1,0 +1,85 @@
+#include "protocol/wal_page.h"
+
+#include <cstring>
+
+namespace walstream::protocol {
+namespace {
+
+template <typename T>
+T load_host(const std::byte* p) {
+  T value{};
+  std::memcpy(&value, p, sizeof value);
+  return value;
+}
+
+std::string hex(std::uint64_t value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "0x%llX", static_cast<unsigned long long>(value));
+  return buffer;
+}
+
+}  // namespace
+
+std::optional<WalLongPageHeader> parse_long_page_header(ByteView bytes) {
+  if (bytes.size() < kWalLongPageHeaderSize) return std::nullopt;
+  const std::byte* p = bytes.data();
+  WalLongPageHeader header;
+  header.magic = load_host<std::uint16_t>(p);
+  header.info = load_host<std::uint16_t>(p + 2);
+  header.timeline = load_host<std::uint32_t>(p + 4);
+  header.page_address = Lsn{load_host<std::uint64_t>(p + 8)};
+  header.remaining_length = load_host<std::uint32_t>(p + 16);
+  header.system_id = load_host<std::uint64_t>(p + 24);
+  header.segment_size = load_host<std::uint32_t>(p + 32);
+  header.block_size = load_host<std::uint32_t>(p + 36);
+  return header;
+}
+
+std::optional<std::uint16_t> xlog_page_magic_for_major(int major) {
+  // Read off the first WAL page of a fresh cluster of each release.
+  switch (major) {
+    case 11:
+      return 0xD098;
+    case 12:
+      return 0xD101;
+    case 13:
+      return 0xD106;
+    case 14:
+      return 0xD10D;
+    case 15:
+      return 0xD110;
+    case 16:
+      return 0xD113;
+    case 17:
+      return 0xD116;
+    case 18:
+      return 0xD118;
+    default:
+      return std::nullopt;
+  }
+}
+
+std::string check_segment_first_page(ByteView bytes, SegmentNo segno, std::uint64_t segment_size,
+                                     std::optional<std::uint64_t> system_id) {
+  auto header = parse_long_page_header(bytes);
+  if (!header) return "shorter than a WAL page header";
+  if ((header->info & kXlpLongHeader) == 0) return "no long page header at the segment start";
+  const Lsn expected = segment_start_lsn(segno, segment_size);
+  if (header->page_address != expected) {
+    return "first page is for " + to_string(header->page_address) + ", not " + to_string(expected);
+  }
+  if (header->segment_size != segment_size) {
+    return "segment size " + std::to_string(header->segment_size) + " in its header, expected " +
+           std::to_string(segment_size);
+  }
+  if (header->block_size != kWalPageSize) {
+    return "page size " + std::to_string(header->block_size) + " in its header, expected 8192";
+  }
+  if (system_id && header->system_id != *system_id) {
+    return "system identifier " + std::to_string(header->system_id) + " (magic " +
+           hex(header->magic) + "), expected " + std::to_string(*system_id);
+  }
+  return {};
+}
+
+}  // namespace walstream::protocol

@@ -1,0 +1,50 @@
+// WAL page headers, the part of the WAL format a receiver checks before it
+// gives a segment its final name: every segment starts with a long page
+// header naming the system, the segment size and the page's own address.
+// Fields are in host byte order (little-endian on x86), unlike the protocol.
+//
+//   offset size field            long header only:
+//   0      2    xlp_magic        24  8  xlp_sysid
+//   2      2    xlp_info         32  4  xlp_seg_size
+//   4      4    xlp_tli          36  4  xlp_xlog_blcksz
+//   8      8    xlp_pageaddr
+//   16     4    xlp_rem_len
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "protocol/bytes.h"
+#include "protocol/lsn.h"
+
+namespace walstream::protocol {
+
+inline constexpr std::size_t kWalPageSize = 8192;
+inline constexpr std::size_t kWalLongPageHeaderSize = 40;
+inline constexpr std::uint16_t kXlpLongHeader = 0x0002;
+
+struct WalLongPageHeader {
+  std::uint16_t magic = 0;
+  std::uint16_t info = 0;
+  TimelineId timeline = 0;
+  Lsn page_address;
+  std::uint32_t remaining_length = 0;
+  std::uint64_t system_id = 0;
+  std::uint32_t segment_size = 0;
+  std::uint32_t block_size = 0;
+};
+
+// nullopt if fewer than 40 bytes.
+std::optional<WalLongPageHeader> parse_long_page_header(ByteView bytes);
+
+// XLOG_PAGE_MAGIC of a release major (11..18); nullopt for others.
+std::optional<std::uint16_t> xlog_page_magic_for_major(int major);
+
+// Checks the first page of segment `segno`: long-header flag, page address
+// = segment start, segment size, 8 kB pages, and the system identifier when
+// known. Returns "" if it is valid, otherwise what is wrong, in a few words.
+std::string check_segment_first_page(ByteView bytes, SegmentNo segno, std::uint64_t segment_size,
+                                     std::optional<std::uint64_t> system_id);
+
+}  // namespace walstream::protocol
