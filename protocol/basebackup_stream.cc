@@ -4,34 +4,12 @@
 #include <string>
 
 #include "protocol/error.h"
+#include "protocol/quote_untrusted.h"
 
 namespace walstream::protocol {
 namespace {
 
 constexpr std::size_t kProgressPayloadSize = 8;
-constexpr std::size_t kMaxQuotedLength = 200;
-
-// Archive names come from the server and become local file names; escape
-// anything unprintable before showing them.
-std::string quoted(std::string_view s) {
-  std::string out = "\"";
-  for (std::size_t i = 0; i < s.size() && i < kMaxQuotedLength; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned>(c));
-      out += buf;
-    }
-  }
-  if (s.size() > kMaxQuotedLength) out += "...";
-  out += '"';
-  return out;
-}
 
 // Same rule as pg_basebackup: the name is used as a file name in the output
 // directory, so it must not be hidden, empty or contain a path separator.
@@ -83,7 +61,8 @@ void BackupStreamDecoder::feed_unchecked(ByteView message) {
       const std::string_view name = text.substr(0, name_end);
       const std::string_view path = text.substr(name_end + 1, path_end - name_end - 1);
       if (!is_valid_archive_name(name)) {
-        throw ProtocolError("invalid archive name " + quoted(name) + " in base backup stream");
+        throw ProtocolError("invalid archive name " + quote_untrusted(name) +
+                            " in base backup stream");
       }
       if (state_ == State::kArchive) handler_.archive_end();
       state_ = State::kArchive;

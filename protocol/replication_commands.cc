@@ -97,6 +97,18 @@ std::string column_name(const ResultSet& result, std::size_t index) {
   return index < result.columns.size() ? result.columns[index] : std::to_string(index + 1);
 }
 
+// Column `index` of a one-row result, which must be a non-NULL, well-formed
+// LSN or timeline; the errors name the column and `what`.
+Lsn required_lsn(const ResultSet& result, std::size_t index, std::string_view what) {
+  const std::string column = column_name(result, index);
+  return lsn_value(require_value(result.rows[0][index], what, column), what, column);
+}
+
+TimelineId required_timeline(const ResultSet& result, std::size_t index, std::string_view what) {
+  const std::string column = column_name(result, index);
+  return timeline_value(require_value(result.rows[0][index], what, column), what, column);
+}
+
 }  // namespace
 
 std::string quote_literal(std::string_view value) {
@@ -132,10 +144,8 @@ SystemIdentity parse_identify_system(const ResultSet& result) {
   const auto parsed_id = parse_decimal<std::uint64_t>(system_id);
   if (!parsed_id) throw_malformed(kWhat, column_name(result, 0), system_id);
   identity.system_id = *parsed_id;
-  identity.timeline = timeline_value(require_value(row[1], kWhat, column_name(result, 1)), kWhat,
-                                     column_name(result, 1));
-  identity.xlogpos = lsn_value(require_value(row[2], kWhat, column_name(result, 2)), kWhat,
-                               column_name(result, 2));
+  identity.timeline = required_timeline(result, 1, kWhat);
+  identity.xlogpos = required_lsn(result, 2, kWhat);
   if (row.size() >= 4) identity.dbname = row[3];
   return identity;
 }
@@ -210,12 +220,9 @@ std::string start_replication_command(std::optional<std::string_view> slot, Lsn 
 TimelineSwitch parse_timeline_switch(const ResultSet& result) {
   constexpr std::string_view kWhat = "end-of-timeline";
   require_shape(result, kWhat, 1, 2);
-  const auto& row = result.rows[0];
   TimelineSwitch next;
-  next.next_timeline = timeline_value(require_value(row[0], kWhat, column_name(result, 0)), kWhat,
-                                      column_name(result, 0));
-  next.next_timeline_start = lsn_value(require_value(row[1], kWhat, column_name(result, 1)), kWhat,
-                                       column_name(result, 1));
+  next.next_timeline = required_timeline(result, 0, kWhat);
+  next.next_timeline_start = required_lsn(result, 1, kWhat);
   return next;
 }
 
@@ -269,12 +276,9 @@ std::string base_backup_command(ServerVersion version, const BaseBackupOptions& 
 BackupPosition parse_backup_position(const ResultSet& result) {
   constexpr std::string_view kWhat = "BASE_BACKUP position";
   require_shape(result, kWhat, 1, 2);
-  const auto& row = result.rows[0];
   BackupPosition position;
-  position.lsn = lsn_value(require_value(row[0], kWhat, column_name(result, 0)), kWhat,
-                           column_name(result, 0));
-  position.timeline = timeline_value(require_value(row[1], kWhat, column_name(result, 1)), kWhat,
-                                     column_name(result, 1));
+  position.lsn = required_lsn(result, 0, kWhat);
+  position.timeline = required_timeline(result, 1, kWhat);
   return position;
 }
 

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "protocol/error.h"
+#include "protocol/quote_untrusted.h"
 
 namespace walstream::protocol {
 namespace {
@@ -35,34 +36,11 @@ constexpr std::size_t kPrefixSize = 155;
 constexpr std::string_view kPosixMagic{"ustar\0", 6};
 
 constexpr std::uint32_t kModeMask = 07777;
-constexpr std::size_t kMaxQuotedLength = 200;
 
 // A NUL-terminated (or full-width) text field of a header.
 std::string_view text_field(ByteView block, std::size_t offset, std::size_t size) {
   std::string_view field = as_chars(block.subspan(offset, size));
   return field.substr(0, field.find('\0'));
-}
-
-// Quotes a name from the archive for an error message: the bytes are
-// untrusted, so escape anything unprintable and cap the length.
-std::string quoted(std::string_view s) {
-  std::string out = "\"";
-  for (std::size_t i = 0; i < s.size() && i < kMaxQuotedLength; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned>(c));
-      out += buf;
-    }
-  }
-  if (s.size() > kMaxQuotedLength) out += "...";
-  out += '"';
-  return out;
 }
 
 bool all_zero(ByteView block) {
@@ -269,7 +247,7 @@ void TarParser::parse_header(ByteView block) {
   }
   const std::string_view name = text_field(block, kNameOffset, kNameSize);
   if (!checksum_matches(block)) {
-    throw ProtocolError("bad tar header checksum (member " + quoted(name) + ")");
+    throw ProtocolError("bad tar header checksum (member " + quote_untrusted(name) + ")");
   }
 
   std::string raw_path;
@@ -295,14 +273,14 @@ void TarParser::parse_header(ByteView block) {
       break;
     default:
       throw ProtocolError("unsupported tar member type " + describe_type(type_flag) +
-                          " for member " + quoted(raw_path));
+                          " for member " + quote_untrusted(raw_path));
   }
 
   std::string_view path = raw_path;
   while (path.starts_with("./")) path.remove_prefix(2);
   while (path.ends_with('/')) path.remove_suffix(1);
   if (!is_safe_relative_path(path)) {
-    throw ProtocolError("tar member " + quoted(raw_path) + " has an unsafe path name");
+    throw ProtocolError("tar member " + quote_untrusted(raw_path) + " has an unsafe path name");
   }
   member.path.assign(path);
 
@@ -311,7 +289,8 @@ void TarParser::parse_header(ByteView block) {
   const auto mtime = parse_tar_number(block.subspan(kMtimeOffset, kMtimeSize));
   if (!mode || !size || !mtime ||
       *mtime > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-    throw ProtocolError("tar member " + quoted(raw_path) + " has a malformed numeric field");
+    throw ProtocolError("tar member " + quote_untrusted(raw_path) +
+                        " has a malformed numeric field");
   }
   member.mode = static_cast<std::uint32_t>(*mode & kModeMask);
   member.mtime = static_cast<std::int64_t>(*mtime);
@@ -319,21 +298,22 @@ void TarParser::parse_header(ByteView block) {
 
   if (member.type != TarMemberType::kFile && member.size != 0) {
     // Content we would not know what to do with; refuse rather than skip.
-    throw ProtocolError("tar member " + quoted(raw_path) + " is not a file but has content");
+    throw ProtocolError("tar member " + quote_untrusted(raw_path) +
+                        " is not a file but has content");
   }
 
   if (member.type == TarMemberType::kSymlink) {
     const std::string_view target = text_field(block, kLinkOffset, kLinkSize);
     if (target.empty()) {
-      throw ProtocolError("tar symlink " + quoted(raw_path) + " has an empty target");
+      throw ProtocolError("tar symlink " + quote_untrusted(raw_path) + " has an empty target");
     }
     // Absolute targets are how tablespaces are linked; a relative target is
     // resolved from the link's directory and must stay inside the root.
     if (target.front() != '/') {
       const std::size_t link_dir_depth = *resolved_depth(member.path, 0) - 1;
       if (!resolved_depth(target, link_dir_depth)) {
-        throw ProtocolError("tar symlink " + quoted(raw_path) + " has an unsafe link target " +
-                            quoted(target));
+        throw ProtocolError("tar symlink " + quote_untrusted(raw_path) +
+                            " has an unsafe link target " + quote_untrusted(target));
       }
     }
     member.link_target.assign(target);
@@ -374,7 +354,7 @@ void TarParser::finish() {
     case State::kData:
     case State::kPadding:
       state_ = State::kFailed;
-      throw ProtocolError("tar archive ends inside member " + quoted(current_path_));
+      throw ProtocolError("tar archive ends inside member " + quote_untrusted(current_path_));
     case State::kTrailer:
       if (trailer_ == Trailer::kRequired) {
         state_ = State::kFailed;

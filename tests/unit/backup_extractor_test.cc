@@ -1,116 +1,26 @@
 #include "storage/backup_extractor.h"
 
 #include <gtest/gtest.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include "protocol/error.h"
+#include "tests/support/tar_builder.h"
+#include "tests/support/temp_dir.h"
 
 namespace walstream::storage {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = "/tmp/walstream-backup-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-class UmaskGuard {
- public:
-  explicit UmaskGuard(mode_t mask) : old_(::umask(mask)) {}
-  ~UmaskGuard() { ::umask(old_); }
-
- private:
-  mode_t old_;
-};
-
-// Builds a ustar archive the way the server's tarCreateHeader lays it out.
-class TarBuilder {
- public:
-  TarBuilder& dir(const std::string& name) {
-    add_header(name + "/", '5', 0700, 0, "");
-    return *this;
-  }
-  TarBuilder& file(const std::string& name, const std::string& contents) {
-    add_header(name, '0', 0600, contents.size(), "");
-    out_ += contents;
-    out_.append((512 - contents.size() % 512) % 512, '\0');
-    return *this;
-  }
-  TarBuilder& symlink(const std::string& name, const std::string& target) {
-    add_header(name + "/", '2', 0777, 0, target);
-    return *this;
-  }
-  std::string finish(bool trailer = true) {
-    if (trailer) out_.append(1024, '\0');
-    return out_;
-  }
-
- private:
-  static void put(std::string& header, std::size_t offset, const std::string& value) {
-    std::copy(value.begin(), value.end(), header.begin() + static_cast<std::ptrdiff_t>(offset));
-  }
-  static std::string octal(std::uint64_t value, int width) {
-    char buffer[32];
-    std::snprintf(buffer, sizeof buffer, "%0*llo", width, static_cast<unsigned long long>(value));
-    return buffer;
-  }
-  void add_header(const std::string& name, char type, unsigned mode, std::uint64_t size,
-                  const std::string& link) {
-    std::string header(512, '\0');
-    put(header, 0, name);
-    put(header, 100, octal(mode, 7) + " ");
-    put(header, 108, octal(0, 7) + " ");
-    put(header, 116, octal(0, 7) + " ");
-    put(header, 124, octal(size, 11) + " ");
-    put(header, 136, octal(1700000000, 11) + " ");
-    put(header, 148, std::string(8, ' '));
-    header[156] = type;
-    put(header, 157, link);
-    put(header, 257, std::string("ustar\0", 6));
-    put(header, 263, "00");
-    unsigned sum = 0;
-    for (char c : header) sum += static_cast<unsigned char>(c);
-    put(header, 148, octal(sum, 6) + std::string("\0 ", 2));
-    out_ += header;
-  }
-
-  std::string out_;
-};
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-mode_t mode_of(const fs::path& path) {
-  struct stat st {};
-  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
-  return st.st_mode & 07777;
-}
+using test_support::mode_of;
+using test_support::read_file;
+using test_support::TarBuilder;
+using test_support::TempDir;
+using test_support::UmaskGuard;
 
 void feed_in_chunks(BackupExtractor& extractor, const std::string& bytes, std::size_t chunk) {
   ByteView view = as_bytes(bytes);
@@ -137,7 +47,7 @@ class BackupExtractorTest : public ::testing::Test {
     return o;
   }
 
-  TempDir temp_;
+  TempDir temp_{"backup"};
 };
 
 TEST_F(BackupExtractorTest, FullEventSequence) {
@@ -146,11 +56,11 @@ TEST_F(BackupExtractorTest, FullEventSequence) {
 
   std::string base = TarBuilder()
                          .file("PG_VERSION", "16\n")
-                         .dir("global")
+                         .dir("global/")
                          .file("global/pg_control", std::string(8192, '\x5a'))
-                         .dir("pg_tblspc")
-                         .symlink("pg_tblspc/16400", "/srv/ts_old")
-                         .dir("pg_wal")
+                         .dir("pg_tblspc/")
+                         .symlink("pg_tblspc/16400/", "/srv/ts_old")
+                         .dir("pg_wal/")
                          .finish();
   extractor.archive_begin("base.tar", "");
   feed_in_chunks(extractor, base, 777);
@@ -158,8 +68,8 @@ TEST_F(BackupExtractorTest, FullEventSequence) {
   extractor.progress(10000);
 
   std::string tablespace = TarBuilder()
-                               .dir("PG_16_202307071")
-                               .dir("PG_16_202307071/5")
+                               .dir("PG_16_202307071/")
+                               .dir("PG_16_202307071/5/")
                                .file("PG_16_202307071/5/16401", "table data")
                                .finish();
   extractor.archive_begin("16400.tar", "/srv/ts_old");

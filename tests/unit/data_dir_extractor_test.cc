@@ -1,122 +1,28 @@
 #include "storage/data_dir_extractor.h"
 
 #include <gtest/gtest.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include "protocol/error.h"
 #include "protocol/tar.h"
+#include "tests/support/tar_builder.h"
+#include "tests/support/temp_dir.h"
 
 namespace walstream::storage {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = "/tmp/walstream-extract-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-class UmaskGuard {
- public:
-  explicit UmaskGuard(mode_t mask) : old_(::umask(mask)) {}
-  ~UmaskGuard() { ::umask(old_); }
-
- private:
-  mode_t old_;
-};
-
-// Builds a ustar archive the way the server's tarCreateHeader lays it out.
-class TarBuilder {
- public:
-  TarBuilder& dir(const std::string& name, unsigned mode = 0700) {
-    add_header(name + "/", '5', mode, 0, "");
-    return *this;
-  }
-  TarBuilder& file(const std::string& name, const std::string& contents, unsigned mode = 0600) {
-    add_header(name, '0', mode, contents.size(), "");
-    out_ += contents;
-    out_.append((protocol::kTarBlockSize - contents.size() % protocol::kTarBlockSize) %
-                    protocol::kTarBlockSize,
-                '\0');
-    return *this;
-  }
-  TarBuilder& symlink(const std::string& name, const std::string& target) {
-    add_header(name + "/", '2', 0777, 0, target);
-    return *this;
-  }
-  std::string finish() {
-    out_.append(2 * protocol::kTarBlockSize, '\0');
-    return out_;
-  }
-
- private:
-  static void put(std::string& header, std::size_t offset, const std::string& value) {
-    std::copy(value.begin(), value.end(), header.begin() + static_cast<std::ptrdiff_t>(offset));
-  }
-  static std::string octal(std::uint64_t value, int width) {
-    char buffer[32];
-    std::snprintf(buffer, sizeof buffer, "%0*llo", width, static_cast<unsigned long long>(value));
-    return buffer;
-  }
-  void add_header(const std::string& name, char type, unsigned mode, std::uint64_t size,
-                  const std::string& link) {
-    std::string header(protocol::kTarBlockSize, '\0');
-    put(header, 0, name);
-    put(header, 100, octal(mode, 7) + " ");
-    put(header, 108, octal(0, 7) + " ");
-    put(header, 116, octal(0, 7) + " ");
-    put(header, 124, octal(size, 11) + " ");
-    put(header, 136, octal(1700000000, 11) + " ");
-    put(header, 148, std::string(8, ' '));
-    header[156] = type;
-    put(header, 157, link);
-    put(header, 257, std::string("ustar\0", 6));
-    put(header, 263, "00");
-    put(header, 265, "postgres");
-    put(header, 297, "postgres");
-    unsigned sum = 0;
-    for (char c : header) sum += static_cast<unsigned char>(c);
-    put(header, 148, octal(sum, 6) + std::string("\0 ", 2));
-    out_ += header;
-  }
-
-  std::string out_;
-};
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-mode_t mode_of(const fs::path& path) {
-  struct stat st {};
-  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
-  return st.st_mode & 07777;
-}
+using test_support::mode_of;
+using test_support::read_file;
+using test_support::TarBuilder;
+using test_support::TempDir;
+using test_support::UmaskGuard;
 
 // Feeds `archive` in pieces of `chunk` bytes, as the network would.
 void extract(DataDirExtractor& extractor, const std::string& archive, std::size_t chunk = 4096) {
@@ -160,12 +66,12 @@ TEST(DataDirExtractorTest, ExtractsOwnerOnlyModesUnderUmask022) {
   std::string big = patterned(100000);
   std::string archive = TarBuilder()
                             .file("PG_VERSION", "16\n", 0644)
-                            .dir("base", 0755)
-                            .dir("base/1", 0755)
+                            .dir("base/", 0755)
+                            .dir("base/1/", 0755)
                             .file("base/1/1259", big, 0644)
                             .file("base/1/empty", "")
-                            .dir("pg_wal")
-                            .dir("pg_wal/archive_status")
+                            .dir("pg_wal/")
+                            .dir("pg_wal/archive_status/")
                             .finish();
   DataDirExtractor extractor(root.path(), DataDirModes::from_data_directory_mode(0700), identity);
   extract(extractor, archive, 1000);
@@ -187,7 +93,7 @@ TEST(DataDirExtractorTest, ExtractsGroupModesUnderUmask077) {
   TempDir root;
   std::string archive = TarBuilder()
                             .file("PG_VERSION", "16\n", 0600)
-                            .dir("global", 0700)
+                            .dir("global/", 0700)
                             .file("global/pg_control", patterned(8192), 0600)
                             .finish();
   DataDirExtractor extractor(root.path(), DataDirModes::from_data_directory_mode(0750), identity);
@@ -203,7 +109,7 @@ TEST(DataDirExtractorTest, ByteAtATimeFeedGivesSameResult) {
   TempDir root;
   std::string contents = patterned(1500);
   std::string archive =
-      TarBuilder().dir("a").file("a/b", contents).file("c", "xyz").symlink("d", "/x").finish();
+      TarBuilder().dir("a/").file("a/b", contents).file("c", "xyz").symlink("d/", "/x").finish();
   DataDirExtractor extractor(root.path(), DataDirModes{}, identity);
   extract(extractor, archive, 1);
   EXPECT_EQ(read_file(root.path() / "a/b"), contents);
@@ -214,9 +120,9 @@ TEST(DataDirExtractorTest, ByteAtATimeFeedGivesSameResult) {
 TEST(DataDirExtractorTest, SymlinkTargetIsMapped) {
   TempDir root;
   std::string archive = TarBuilder()
-                            .dir("pg_tblspc")
-                            .symlink("pg_tblspc/16384", "/srv/old/ts")
-                            .symlink("pg_tblspc/16385", "/srv/other")
+                            .dir("pg_tblspc/")
+                            .symlink("pg_tblspc/16384/", "/srv/old/ts")
+                            .symlink("pg_tblspc/16385/", "/srv/other")
                             .finish();
   auto map = [](const std::string& target) {
     return target == "/srv/old/ts" ? std::string("/mnt/new/ts") : target;
@@ -235,7 +141,7 @@ TEST(DataDirExtractorTest, PreexistingPgWalIsTolerated) {
   fs::create_directories(root.path() / "pg_wal/archive_status");
   ::chmod((root.path() / "pg_wal").c_str(), 0755);
   std::string archive =
-      TarBuilder().dir("pg_wal").dir("pg_wal/archive_status").file("PG_VERSION", "16\n").finish();
+      TarBuilder().dir("pg_wal/").dir("pg_wal/archive_status/").file("PG_VERSION", "16\n").finish();
   DataDirExtractor extractor(root.path(), DataDirModes{}, identity);
   EXPECT_NO_THROW(extract(extractor, archive));
   EXPECT_EQ(mode_of(root.path() / "pg_wal"), 0700u);
@@ -263,7 +169,7 @@ TEST(DataDirExtractorTest, DirectoryOverExistingFileIsAnError) {
   { std::ofstream(root.path() / "base") << "x"; }
   DataDirExtractor extractor(root.path(), DataDirModes{}, identity);
   try {
-    extract(extractor, TarBuilder().dir("base").finish());
+    extract(extractor, TarBuilder().dir("base/").finish());
     FAIL() << "no exception";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kIo);
@@ -278,8 +184,8 @@ TEST(DataDirExtractorTest, MissingParentsAreCreated) {
   DataDirExtractor extractor(root.path(), DataDirModes::from_data_directory_mode(0750), identity);
   extract(extractor, TarBuilder()
                          .file("base/16384/2619", "rel")
-                         .dir("x/y/z")
-                         .symlink("pg_tblspc/1", "/srv/ts")
+                         .dir("x/y/z/")
+                         .symlink("pg_tblspc/1/", "/srv/ts")
                          .finish());
   EXPECT_EQ(read_file(root.path() / "base/16384/2619"), "rel");
   EXPECT_EQ(mode_of(root.path() / "base"), 0750u);

@@ -11,144 +11,15 @@
 #include <vector>
 
 #include "protocol/error.h"
+#include "tests/support/tar_builder.h"
 
 namespace walstream::protocol {
 namespace {
 
 using namespace std::string_literals;
 
-constexpr std::int64_t kMtime = 1700000000;
-
-// ---------------------------------------------------------------------------
-// Building archives
-
-struct HeaderSpec {
-  std::string name{};
-  char type = '0';
-  std::uint64_t size = 0;
-  std::uint32_t mode = 0600;
-  std::int64_t mtime = kMtime;
-  std::string link{};
-  std::string prefix{};
-  std::string magic =
-      "ustar\0"s
-      "00"s;  // POSIX magic + version
-  bool base256_size = false;
-  bool signed_checksum = false;
-  int checksum_delta = 0;                       // != 0 corrupts the checksum
-  std::optional<std::string> size_field{};      // raw override of the size field
-  std::optional<std::string> checksum_field{};  // raw override of the checksum
-};
-
-void put_text(std::string& block, std::size_t offset, std::size_t width, std::string_view text) {
-  ASSERT_LE(text.size(), width);
-  block.replace(offset, text.size(), text);
-}
-
-// width-1 zero-padded octal digits and a trailing space, as the server writes.
-void put_octal(std::string& block, std::size_t offset, std::size_t width, std::uint64_t value) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%0*llo ", static_cast<int>(width - 1),
-                static_cast<unsigned long long>(value));
-  put_text(block, offset, width, buf);
-}
-
-std::string tar_header(const HeaderSpec& h) {
-  std::string block(kTarBlockSize, '\0');
-  put_text(block, 0, 100, h.name);
-  put_octal(block, 100, 8, h.mode);
-  put_octal(block, 108, 8, 26);  // uid
-  put_octal(block, 116, 8, 26);  // gid
-  if (h.size_field) {
-    put_text(block, 124, 12, *h.size_field);
-  } else if (h.base256_size) {
-    block[124] = '\x80';
-    std::uint64_t v = h.size;
-    for (std::size_t i = 135; i > 124; --i) {
-      block[i] = static_cast<char>(v & 0xff);
-      v >>= 8;
-    }
-  } else {
-    put_octal(block, 124, 12, h.size);
-  }
-  put_octal(block, 136, 12, static_cast<std::uint64_t>(h.mtime));
-  block[156] = h.type;
-  put_text(block, 157, 100, h.link);
-  put_text(block, 257, 8, h.magic);
-  put_text(block, 265, 32, "postgres");
-  put_text(block, 297, 32, "postgres");
-  put_text(block, 345, 155, h.prefix);
-
-  block.replace(148, 8, 8, ' ');
-  std::int64_t sum = 0;
-  for (char c : block) {
-    sum += h.signed_checksum ? static_cast<std::int64_t>(static_cast<signed char>(c))
-                             : static_cast<std::int64_t>(static_cast<unsigned char>(c));
-  }
-  sum += h.checksum_delta;
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%06llo", static_cast<unsigned long long>(sum));
-  std::string field = std::string(buf) + '\0' + ' ';
-  if (h.checksum_field) field = *h.checksum_field;
-  block.replace(148, 8, field);
-  return block;
-}
-
-// Accumulates archive bytes and remembers every structural boundary (start of
-// header, start of data, start of padding) so tests can cut exactly there.
-class TarBuilder {
- public:
-  TarBuilder& member(const HeaderSpec& h, std::string_view data = {}) {
-    mark();
-    bytes_ += tar_header(h);
-    mark();
-    bytes_ += data;
-    mark();
-    bytes_.append((kTarBlockSize - data.size() % kTarBlockSize) % kTarBlockSize, '\0');
-    return *this;
-  }
-  TarBuilder& file(std::string name, std::string_view data, std::uint32_t mode = 0600) {
-    return member({.name = std::move(name), .size = data.size(), .mode = mode}, data);
-  }
-  TarBuilder& dir(std::string name) {
-    return member({.name = std::move(name), .type = '5', .mode = 0700});
-  }
-  TarBuilder& symlink(std::string name, std::string target) {
-    return member({.name = std::move(name), .type = '2', .mode = 0777, .link = std::move(target)});
-  }
-  TarBuilder& zero_blocks(int n) {
-    for (int i = 0; i < n; ++i) {
-      mark();
-      bytes_.append(kTarBlockSize, '\0');
-    }
-    return *this;
-  }
-  TarBuilder& trailer() { return zero_blocks(2); }
-  TarBuilder& raw(std::string_view data) {
-    mark();
-    bytes_ += data;
-    return *this;
-  }
-  TarBuilder& truncate(std::size_t size) {
-    bytes_.resize(size);
-    return *this;
-  }
-
-  const std::string& bytes() const { return bytes_; }
-  std::vector<std::size_t> boundaries() const {
-    std::vector<std::size_t> out;
-    for (std::size_t b : boundaries_) {
-      if (b > 0 && b < bytes_.size()) out.push_back(b);
-    }
-    return out;
-  }
-
- private:
-  void mark() { boundaries_.insert(bytes_.size()); }
-
-  std::string bytes_;
-  std::set<std::size_t> boundaries_;
-};
+using test_support::kTarMtime;
+using test_support::TarBuilder;
 
 // ---------------------------------------------------------------------------
 // Recording what the parser reports
@@ -279,7 +150,7 @@ TEST(TarParserTest, RealisticBackupArchive) {
       .file("global/pg_control", control, 0100600)  // file type bits are masked off
       .trailer();
 
-  const std::string m = " mtime=" + std::to_string(kMtime);
+  const std::string m = " mtime=" + std::to_string(kTarMtime);
   EXPECT_EQ(parse_all_ways(tar),
             (std::vector<std::string>{
                 "begin file backup_label mode=600 size=" + std::to_string(label.size()) + m,

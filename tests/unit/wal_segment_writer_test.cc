@@ -1,55 +1,25 @@
 #include "storage/wal_segment_writer.h"
 
 #include <gtest/gtest.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
-#include <sstream>
 #include <string>
 
 #include "protocol/error.h"
+#include "tests/support/temp_dir.h"
 
 namespace walstream::storage {
 namespace {
 
 namespace fs = std::filesystem;
 using protocol::Lsn;
+using test_support::mode_of;
+using test_support::read_file;
+using test_support::TempDir;
 
 constexpr std::uint64_t kSegSize = 1024 * 1024;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = "/tmp/walstream-wal-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-mode_t mode_of(const fs::path& path) {
-  struct stat st {};
-  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
-  return st.st_mode & 07777;
-}
 
 std::string patterned(std::size_t size, unsigned seed) {
   std::string s(size, '\0');
@@ -74,7 +44,7 @@ class WalSegmentWriterTest : public ::testing::Test {
   }
   fs::path path(const std::string& name) const { return dir_.path() / name; }
 
-  TempDir dir_;
+  TempDir dir_{"wal"};
 };
 
 TEST_F(WalSegmentWriterTest, FirstWriteCreatesZeroFilledPartial) {

@@ -1,0 +1,32 @@
+#include "protocol/quote_untrusted.h"
+
+#include <cstdio>
+
+namespace walstream::protocol {
+namespace {
+
+constexpr std::size_t kMaxQuotedLength = 200;
+
+}  // namespace
+
+std::string quote_untrusted(std::string_view text) {
+  std::string out = "\"";
+  for (std::size_t i = 0; i < text.size() && i < kMaxQuotedLength; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned>(c));
+      out += buf;
+    }
+  }
+  if (text.size() > kMaxQuotedLength) out += "...";
+  out += '"';
+  return out;
+}
+
+}  // namespace walstream::protocol
