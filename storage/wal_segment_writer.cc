@@ -2,13 +2,16 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <utility>
+#include <vector>
 
 #include "protocol/error.h"
 
@@ -34,6 +37,46 @@ void rename_or_throw(const fs::path& from, const fs::path& to) {
 // archive_status gets the directory mode matching the files: r -> r+x.
 mode_t directory_mode_for(mode_t file_mode) { return file_mode | ((file_mode & 0444) >> 2); }
 
+#ifdef IOV_MAX
+constexpr std::size_t kMaxIov = IOV_MAX;
+#else
+constexpr std::size_t kMaxIov = 1024;
+#endif
+
+// Writes every byte of `iov` at `offset`, retrying short writes and EINTR.
+// Consumes `iov` (entries are advanced past what was written).
+void pwritev_all(int fd, std::span<iovec> iov, off_t offset, const fs::path& path_for_errors) {
+  while (!iov.empty()) {
+    ssize_t n = ::pwritev(fd, iov.data(), static_cast<int>(iov.size()), offset);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_io_error("write to file", path_for_errors, errno);
+    }
+    // A zero-byte write of a non-empty buffer only happens when the device is full.
+    if (n == 0) throw_io_error("write to file", path_for_errors, ENOSPC);
+    offset += n;
+    auto left = static_cast<std::size_t>(n);
+    while (!iov.empty() && left >= iov.front().iov_len) {
+      left -= iov.front().iov_len;
+      iov = iov.subspan(1);
+    }
+    if (left > 0) {
+      iov.front().iov_base = static_cast<char*>(iov.front().iov_base) + left;
+      iov.front().iov_len -= left;
+    }
+  }
+}
+
+void zero_fill(int fd, std::uint64_t size, const fs::path& path_for_errors) {
+  // Real zeros, not fallocate: later fdatasync calls then never have to update
+  // the file size, and readers see a full-size segment.
+  for (std::uint64_t offset = 0; offset < size; offset += kZeroFillChunk) {
+    std::size_t n =
+        static_cast<std::size_t>(std::min<std::uint64_t>(kZeroFillChunk, size - offset));
+    pwrite_all(fd, ByteView(kZeros).first(n), static_cast<off_t>(offset), path_for_errors);
+  }
+}
+
 }  // namespace
 
 WalSegmentWriter::WalSegmentWriter(WalWriterOptions options) : options_(std::move(options)) {}
@@ -43,8 +86,13 @@ WalSegmentWriter::WalSegmentWriter(WalWriterOptions options) : options_(std::mov
 WalSegmentWriter::~WalSegmentWriter() = default;
 
 void WalSegmentWriter::write(protocol::TimelineId timeline, Lsn start, ByteView data) {
+  write_batch(timeline, start, std::span<const ByteView>(&data, 1));
+}
+
+void WalSegmentWriter::write_batch(protocol::TimelineId timeline, Lsn start,
+                                   std::span<const ByteView> pieces) {
   const std::uint64_t segment_size = options_.segment_size;
-  if (fd_) {
+  if (current_) {
     if (start != position_) {
       throw ProtocolError("received WAL at " + protocol::to_string(start) + ", expected " +
                           protocol::to_string(position_));
@@ -54,35 +102,66 @@ void WalSegmentWriter::write(protocol::TimelineId timeline, Lsn start, ByteView 
                         " with no segment open; expected a segment start");
   }
 
+  std::vector<iovec> iov;
+  iov.reserve(std::min(pieces.size(), kMaxIov));
   std::uint64_t lsn = start.value;
-  while (!data.empty()) {
-    if (!fd_) open_segment(timeline, protocol::segment_number(Lsn{lsn}, segment_size));
+  std::size_t piece = 0;
+  std::size_t piece_offset = 0;  // bytes of pieces[piece] already written
+  for (;;) {
+    while (piece < pieces.size() && piece_offset == pieces[piece].size()) {
+      ++piece;
+      piece_offset = 0;
+    }
+    if (piece == pieces.size()) break;
+
+    if (!current_) open_segment(timeline, protocol::segment_number(Lsn{lsn}, segment_size));
     const std::uint64_t offset = lsn % segment_size;
-    const std::size_t n =
-        static_cast<std::size_t>(std::min<std::uint64_t>(data.size(), segment_size - offset));
-    pwrite_all(fd_.get(), data.first(n), static_cast<off_t>(offset), partial_path_);
-    data = data.subspan(n);
-    lsn += n;
+    // One pwritev per segment (or per IOV_MAX pieces): never across a boundary.
+    std::uint64_t room = segment_size - offset;
+    iov.clear();
+    while (piece < pieces.size() && room > 0 && iov.size() < kMaxIov) {
+      ByteView rest = pieces[piece].subspan(piece_offset);
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(rest.size(), room));
+      if (n > 0) {
+        // pwritev does not write through iov_base; the cast only fits the type.
+        iov.push_back(iovec{const_cast<std::byte*>(rest.data()), n});
+        room -= n;
+      }
+      if (n == rest.size()) {
+        ++piece;
+        piece_offset = 0;
+      } else {
+        piece_offset += n;
+      }
+    }
+    const std::uint64_t written = segment_size - offset - room;
+    pwritev_all(current_->fd.get(), iov, static_cast<off_t>(offset), current_->partial_path);
+    lsn += written;
     position_ = Lsn{lsn};
-    if (offset + n == segment_size) complete_segment();
+    if (offset + written == segment_size) complete_segment();
   }
 }
 
 Lsn WalSegmentWriter::flush() {
-  if (fd_ && options_.sync && ::fdatasync(fd_.get()) != 0) {
-    throw_io_error("fdatasync file", partial_path_, errno);
+  if (current_ && options_.sync && ::fdatasync(current_->fd.get()) != 0) {
+    throw_io_error("fdatasync file", current_->partial_path, errno);
   }
   flushed_ = position_;
   return position_;
 }
 
 void WalSegmentWriter::finish(FinishMode mode) {
-  if (fd_) {
+  if (options_.on_segment_full && mode == FinishMode::kKeepPartial) {
+    current_.reset();
+    return;
+  }
+  if (current_) {
     flush();
-    fd_.close(partial_path_);
+    SegmentFilePtr file = std::move(current_);
+    file->fd.close(file->partial_path);
     if (mode == FinishMode::kRenameToFinal) {
-      rename_or_throw(partial_path_, final_path_);
-      if (options_.mark_done) mark_segment_done(final_path_.filename().string());
+      rename_or_throw(file->partial_path, file->final_path);
+      if (options_.mark_done) mark_segment_done(file->name);
     }
   }
   if (options_.sync) fsync_directory(options_.directory);
@@ -90,59 +169,63 @@ void WalSegmentWriter::finish(FinishMode mode) {
 
 void WalSegmentWriter::open_segment(protocol::TimelineId timeline, protocol::SegmentNo segno) {
   const std::uint64_t segment_size = options_.segment_size;
-  std::string name = protocol::wal_segment_file_name(timeline, segno, segment_size);
-  fs::path final_path = options_.directory / name;
-  fs::path partial_path = options_.directory / (name + std::string(kPartialSuffix));
+  auto file = std::make_shared<SegmentFile>();
+  file->name = protocol::wal_segment_file_name(timeline, segno, segment_size);
+  file->final_path = options_.directory / file->name;
+  file->partial_path = options_.directory / (file->name + std::string(kPartialSuffix));
+  file->timeline = timeline;
+  file->segno = segno;
+  const fs::path& partial_path = file->partial_path;
 
-  int raw_fd = ::open(partial_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, options_.file_mode);
+  // Read access too, so that a validator can check the first page through it.
+  int raw_fd = ::open(partial_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, options_.file_mode);
   if (raw_fd < 0) throw_io_error("open file", partial_path, errno);
-  UniqueFd fd(raw_fd);
+  file->fd = UniqueFd(raw_fd);
+  const int fd = file->fd.get();
 
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) throw_io_error("stat file", partial_path, errno);
+  if (::fstat(fd, &st) != 0) throw_io_error("stat file", partial_path, errno);
   const auto existing_size = static_cast<std::uint64_t>(st.st_size);
-  if (existing_size == segment_size) {
+  if (existing_size == segment_size && !options_.reset_existing_partial) {
     // Left by an earlier run; it may not have been made durable before a crash.
-    if (options_.sync && ::fsync(fd.get()) != 0) {
-      throw_io_error("fsync file", partial_path, errno);
+    if (options_.sync && ::fsync(fd) != 0) throw_io_error("fsync file", partial_path, errno);
+  } else if (existing_size == 0 || options_.reset_existing_partial) {
+    if (existing_size != 0 && ::ftruncate(fd, 0) != 0) {
+      throw_io_error("truncate file", partial_path, errno);
     }
-  } else if (existing_size == 0) {
-    if (::fchmod(fd.get(), options_.file_mode) != 0) {
+    if (::fchmod(fd, options_.file_mode) != 0) {
       throw_io_error("set permissions on file", partial_path, errno);
     }
-    // Real zeros, not fallocate: later fdatasync calls then never have to
-    // update the file size, and readers see a full-size segment.
-    for (std::uint64_t offset = 0; offset < segment_size; offset += kZeroFillChunk) {
-      std::size_t n =
-          static_cast<std::size_t>(std::min<std::uint64_t>(kZeroFillChunk, segment_size - offset));
-      pwrite_all(fd.get(), ByteView(kZeros).first(n), static_cast<off_t>(offset), partial_path);
-    }
+    zero_fill(fd, segment_size, partial_path);
     if (options_.sync) {
-      if (::fsync(fd.get()) != 0) throw_io_error("fsync file", partial_path, errno);
+      if (::fsync(fd) != 0) throw_io_error("fsync file", partial_path, errno);
       fsync_directory(options_.directory);
+      // Not shared with a syncer yet, so no race on the flag.
+      file->entry_durable = true;
     }
   } else {
     throw Error(ErrorKind::kIo, "WAL segment file \"" + partial_path.string() + "\" has " +
                                     std::to_string(existing_size) + " bytes, should be 0 or " +
                                     std::to_string(segment_size));
   }
-
-  fd_ = std::move(fd);
-  timeline_ = timeline;
-  segno_ = segno;
-  partial_path_ = std::move(partial_path);
-  final_path_ = std::move(final_path);
+  current_ = std::move(file);
 }
 
 void WalSegmentWriter::complete_segment() {
-  // The segment was zero-filled to full size, so fdatasync covers everything.
-  if (options_.sync && ::fdatasync(fd_.get()) != 0) {
-    throw_io_error("fdatasync file", partial_path_, errno);
+  SegmentFilePtr file = std::move(current_);
+  if (options_.on_segment_full) {
+    const Lsn end = protocol::segment_start_lsn(file->segno + 1, options_.segment_size);
+    options_.on_segment_full(std::move(file), end);
+    return;
   }
-  fd_.close(partial_path_);
-  rename_or_throw(partial_path_, final_path_);
+  // The segment was zero-filled to full size, so fdatasync covers everything.
+  if (options_.sync && ::fdatasync(file->fd.get()) != 0) {
+    throw_io_error("fdatasync file", file->partial_path, errno);
+  }
+  file->fd.close(file->partial_path);
+  rename_or_throw(file->partial_path, file->final_path);
   if (options_.sync) fsync_directory(options_.directory);
-  if (options_.mark_done) mark_segment_done(final_path_.filename().string());
+  if (options_.mark_done) mark_segment_done(file->name);
 }
 
 void WalSegmentWriter::mark_segment_done(const std::string& segment_name) {

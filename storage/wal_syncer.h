@@ -8,7 +8,8 @@
 //   complete(file, end)        fdatasync(file); validate; close; rename
 //                              NAME.partial -> NAME; fsync(dir); durable = end;
 //                              on_segment_durable(NAME)
-// Consecutive sync requests are merged: one fdatasync covers all of them.
+// Consecutive sync requests are merged: one fdatasync per file covers all of
+// them (a complete() job is never merged, and jobs keep their order).
 // A failure is fatal (an fsync error is never retried): it is reported once
 // through on_failure and later requests are ignored.
 #pragma once
@@ -66,7 +67,12 @@ class WalSyncer {
     bool complete = false;
   };
   void run();
+  // complete(): fdatasync, validate, close, rename, fsync(dir).
   void execute(const Job& job);
+  // request_sync(): fdatasync, plus fsync(dir) for a file whose entry is new.
+  void sync_file(const Job& job);
+  // durable = max(durable, lsn); on_durable.
+  void publish_durable(protocol::Lsn lsn);
 
   WalSyncerOptions options_;
   std::mutex mutex_;

@@ -5,7 +5,10 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "protocol/error.h"
 #include "tests/support/temp_dir.h"
@@ -287,6 +290,141 @@ TEST_F(WalSegmentWriterTest, MissingDirectoryFails) {
     EXPECT_EQ(e.kind(), ErrorKind::kIo);
     EXPECT_NE(std::string(e.what()).find("could not open file"), std::string::npos);
     EXPECT_NE(std::string(e.what()).find("No such file or directory"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace walstream::storage
+
+// --- Receiver mode: write_batch, on_segment_full, reset_existing_partial ---
+
+namespace walstream::storage {
+namespace {
+
+// Splits `data` into pieces of random sizes (some empty).
+std::vector<ByteView> random_pieces(const std::string& data, unsigned seed, std::size_t max_piece) {
+  std::vector<ByteView> pieces;
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<std::size_t> size(0, max_piece);
+  for (std::size_t at = 0; at < data.size();) {
+    std::size_t n = std::min(size(rng), data.size() - at);
+    pieces.push_back(as_bytes(data).subspan(at, n));
+    at += n;
+  }
+  return pieces;
+}
+
+TEST_F(WalSegmentWriterTest, WriteBatchMatchesPieceByPieceWrites) {
+  std::string expected = patterned(3 * kSegSize + 12345, 20);
+  std::vector<ByteView> pieces = random_pieces(expected, 21, 300000);
+  {
+    WalSegmentWriter writer(options());
+    // Several batches, each many pieces, crossing boundaries inside a batch.
+    Lsn lsn{3 * kSegSize};
+    for (std::size_t at = 0; at < pieces.size(); at += 7) {
+      auto batch = std::span<const ByteView>(pieces).subspan(
+          at, std::min<std::size_t>(7, pieces.size() - at));
+      writer.write_batch(1, lsn, batch);
+      for (ByteView p : batch) lsn.value += p.size();
+      EXPECT_EQ(writer.position(), lsn);
+    }
+    writer.finish(WalSegmentWriter::FinishMode::kKeepPartial);
+  }
+  std::string all = read_file(path(kSeg3)) + read_file(path(kSeg4)) + read_file(path(kSeg5)) +
+                    read_file(path("000000010000000000000006.partial"));
+  ASSERT_EQ(all.size(), 4 * kSegSize);
+  EXPECT_EQ(all.substr(0, expected.size()), expected);
+  EXPECT_EQ(all.substr(expected.size()), std::string(4 * kSegSize - expected.size(), '\0'));
+}
+
+TEST_F(WalSegmentWriterTest, WriteBatchWithMorePiecesThanIovMax) {
+  // 5000 pieces of 300 bytes: more than IOV_MAX (1024) and crossing a boundary.
+  std::string expected = patterned(5000 * 300, 22);
+  std::vector<ByteView> pieces;
+  for (std::size_t at = 0; at < expected.size(); at += 300) {
+    pieces.push_back(as_bytes(expected).subspan(at, 300));
+  }
+  WalSegmentWriter writer(options());
+  writer.write_batch(1, Lsn{3 * kSegSize}, pieces);
+  EXPECT_EQ(writer.position(), Lsn{3 * kSegSize + expected.size()});
+  EXPECT_EQ(read_file(path(kSeg3)), expected.substr(0, kSegSize));
+  EXPECT_EQ(read_file(path(std::string(kSeg4) + ".partial")).substr(0, expected.size() - kSegSize),
+            expected.substr(kSegSize));
+}
+
+TEST_F(WalSegmentWriterTest, WriteBatchOfEmptyPiecesOpensNothing) {
+  WalSegmentWriter writer(options());
+  std::vector<ByteView> pieces(3);
+  writer.write_batch(1, Lsn{3 * kSegSize}, pieces);
+  EXPECT_EQ(writer.current_segment(), nullptr);
+  EXPECT_TRUE(fs::is_empty(dir_.path()));
+  // The start is still checked.
+  EXPECT_THROW(writer.write_batch(1, Lsn{3 * kSegSize + 1}, pieces), Error);
+}
+
+TEST_F(WalSegmentWriterTest, WriteBatchChecksTheStart) {
+  WalSegmentWriter writer(options());
+  writer.write(1, Lsn{3 * kSegSize}, as_bytes("abcd"));
+  std::vector<ByteView> pieces{as_bytes("x")};
+  EXPECT_THROW(writer.write_batch(1, Lsn{3 * kSegSize + 5}, pieces), Error);
+  EXPECT_EQ(writer.position(), Lsn{3 * kSegSize + 4});
+}
+
+TEST_F(WalSegmentWriterTest, OnSegmentFullHandsOverTheOpenSegment) {
+  std::vector<std::pair<SegmentFilePtr, Lsn>> handed;
+  WalWriterOptions o = options(/*sync=*/true);
+  o.on_segment_full = [&](SegmentFilePtr file, Lsn end) { handed.emplace_back(file, end); };
+  WalSegmentWriter writer(o);
+  EXPECT_EQ(writer.current_segment(), nullptr);
+  std::string data = patterned(2 * kSegSize + 10, 23);
+  writer.write(1, Lsn{3 * kSegSize}, as_bytes(data));
+
+  ASSERT_EQ(handed.size(), 2u);
+  EXPECT_EQ(handed[0].first->name, kSeg3);
+  EXPECT_EQ(handed[0].first->segno, 3u);
+  EXPECT_EQ(handed[0].first->timeline, 1u);
+  EXPECT_EQ(handed[0].second, Lsn{4 * kSegSize});
+  EXPECT_EQ(handed[1].first->name, kSeg4);
+  EXPECT_EQ(handed[1].second, Lsn{5 * kSegSize});
+  // Not renamed, descriptor still open: the syncer finishes the job.
+  for (auto& [file, end] : handed) {
+    EXPECT_TRUE(file->fd);
+    EXPECT_TRUE(file->entry_durable);  // the writer fsynced the directory after creating it
+    EXPECT_TRUE(fs::exists(file->partial_path));
+    EXPECT_FALSE(fs::exists(file->final_path));
+  }
+  EXPECT_EQ(read_file(path(std::string(kSeg3) + ".partial")), data.substr(0, kSegSize));
+
+  SegmentFilePtr current = writer.current_segment();
+  ASSERT_NE(current, nullptr);
+  EXPECT_EQ(current->name, kSeg5);
+  EXPECT_EQ(current->partial_path, path(std::string(kSeg5) + ".partial"));
+  EXPECT_EQ(current->final_path, path(kSeg5));
+
+  // kKeepPartial in receiver mode only lets go: no rename, and a holder's
+  // descriptor stays usable.
+  writer.finish(WalSegmentWriter::FinishMode::kKeepPartial);
+  EXPECT_EQ(writer.current_segment(), nullptr);
+  EXPECT_TRUE(current->fd);
+  EXPECT_TRUE(fs::exists(current->partial_path));
+  EXPECT_FALSE(fs::exists(current->final_path));
+}
+
+TEST_F(WalSegmentWriterTest, ResetExistingPartialZeroFillsAnySize) {
+  fs::path partial = path(std::string(kSeg3) + ".partial");
+  WalWriterOptions o = options(/*sync=*/true);
+  o.reset_existing_partial = true;
+  for (std::size_t old_size :
+       {std::size_t{100}, std::size_t{kSegSize}, std::size_t{kSegSize + 7}}) {
+    { std::ofstream(partial, std::ios::binary | std::ios::trunc) << patterned(old_size, 24); }
+    WalSegmentWriter writer(o);
+    writer.write(1, Lsn{3 * kSegSize}, as_bytes("new"));
+    writer.flush();
+    std::string contents = read_file(partial);
+    ASSERT_EQ(contents.size(), kSegSize) << old_size;
+    EXPECT_EQ(contents.substr(0, 3), "new");
+    EXPECT_EQ(contents.substr(3), std::string(kSegSize - 3, '\0')) << old_size;
+    EXPECT_EQ(mode_of(partial), 0600u);
   }
 }
 
