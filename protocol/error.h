@@ -27,10 +27,17 @@ class Error : public std::runtime_error {
 
   ErrorKind kind() const { return kind_; }
   const std::string& hint() const { return hint_; }
+  // The server's SQLSTATE for kServer errors ("42710" duplicate object, ...).
+  const std::string& sqlstate() const { return sqlstate_; }
+  Error&& with_sqlstate(std::string sqlstate) && {
+    sqlstate_ = std::move(sqlstate);
+    return std::move(*this);
+  }
 
  private:
   ErrorKind kind_;
   std::string hint_;
+  std::string sqlstate_;
 };
 
 // A malformed or unexpected message from the server.

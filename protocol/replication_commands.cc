@@ -186,6 +186,25 @@ std::string drop_slot_command(std::string_view slot) {
   return "DROP_REPLICATION_SLOT " + quoted(slot) + " WAIT";
 }
 
+std::string timeline_history_command(TimelineId timeline) {
+  return "TIMELINE_HISTORY " + std::to_string(timeline);
+}
+
+TimelineHistoryFile parse_timeline_history(const ResultSet& result, TimelineId timeline) {
+  constexpr std::string_view kWhat = "TIMELINE_HISTORY";
+  require_shape(result, kWhat, 1, 2);
+  const auto& row = result.rows[0];
+  TimelineHistoryFile file;
+  file.file_name = require_value(row[0], kWhat, column_name(result, 0));
+  file.content = require_value(row[1], kWhat, column_name(result, 1));
+  // The name becomes a file in the archive: accept only the expected one.
+  if (file.file_name != timeline_history_file_name(timeline)) {
+    throw ProtocolError("TIMELINE_HISTORY " + std::to_string(timeline) +
+                        " returned an unexpected file name \"" + file.file_name + "\"");
+  }
+  return file;
+}
+
 std::string read_replication_slot_command(std::string_view slot) {
   require_slot_name(slot);
   return "READ_REPLICATION_SLOT " + quoted(slot);

@@ -50,6 +50,14 @@ std::string create_physical_slot_command(ServerVersion version, std::string_view
 // DROP_REPLICATION_SLOT "name" WAIT
 std::string drop_slot_command(std::string_view slot);
 
+// TIMELINE_HISTORY n: the history file of timeline n (n >= 2).
+std::string timeline_history_command(TimelineId timeline);
+struct TimelineHistoryFile {
+  std::string file_name;  // checked to be timeline_history_file_name(n)
+  std::string content;
+};
+TimelineHistoryFile parse_timeline_history(const ResultSet& result, TimelineId timeline);
+
 // READ_REPLICATION_SLOT "name" (servers 15+).
 std::string read_replication_slot_command(std::string_view slot);
 struct PhysicalSlotInfo {

@@ -385,3 +385,27 @@ TEST(ReadReplicationSlotTest, LogicalSlotIsRefused) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(TimelineHistoryTest, CommandAndResult) {
+  EXPECT_EQ(timeline_history_command(2), "TIMELINE_HISTORY 2");
+  auto file = parse_timeline_history(
+      result({"filename", "content"}, {{"00000002.history", "1\t0/3000000\tno recovery target\n"}}),
+      2);
+  EXPECT_EQ(file.file_name, "00000002.history");
+  EXPECT_EQ(file.content, "1\t0/3000000\tno recovery target\n");
+}
+
+TEST(TimelineHistoryTest, RejectsUnexpectedName) {
+  EXPECT_THROW(parse_timeline_history(result({"filename", "content"}, {{"../x.history", "1"}}), 2),
+               walstream::Error);
+  EXPECT_THROW(
+      parse_timeline_history(result({"filename", "content"}, {{"00000003.history", "1"}}), 2),
+      walstream::Error);
+  EXPECT_THROW(parse_timeline_history(
+                   result({"filename", "content"}, {{"00000002.history", std::nullopt}}), 2),
+               walstream::Error);
+}
+
+}  // namespace
