@@ -160,7 +160,9 @@ protocol::ResultSet PgConnection::to_result_set(const PgResult& result,
     if (text.empty()) text = PQerrorMessage(conn_);
     const char* user = PQuser(conn_);
     Diagnosis d = diagnose_server_message(text, user ? user : "", password_);
-    throw Error(ErrorKind::kServer, what + " failed: " + d.message, d.hint);
+    const char* sqlstate = PQresultErrorField(result.get(), PG_DIAG_SQLSTATE);
+    throw Error(ErrorKind::kServer, what + " failed: " + d.message, d.hint)
+        .with_sqlstate(sqlstate != nullptr ? sqlstate : "");
   }
   int fields = PQnfields(result.get());
   int rows = PQntuples(result.get());
