@@ -2,10 +2,17 @@
 // when started as root (CI) this creates the unprivileged OS user
 // `walstream-test`, prepares a scratch directory it owns with a copy of the
 // walstream binary (the build tree may sit where that user cannot look, e.g.
-// under /root), drops privileges, and only then runs the tests.
+// under /root), drops privileges, and only then runs the tests. While still
+// root it also mounts a small tmpfs (scratch/smallfs) for disk-full tests; a
+// helper process that keeps root unmounts it when the tests end (or when this
+// process dies), since the unprivileged test process no longer can.
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -33,6 +40,7 @@ namespace fs = std::filesystem;
 namespace it = walstream::it;
 
 constexpr const char* kTestUser = "walstream-test";
+constexpr const char* kSmallFsSize = "48M";
 
 [[noreturn]] void die(const std::string& message) {
   std::cerr << "integration_tests: " << message << "\n";
@@ -107,6 +115,79 @@ void drop_privileges(const TestUser& user) {
   ::setenv("LOGNAME", user.name.c_str(), 1);
 }
 
+// A tmpfs mounted at `dir` plus a helper process, still root, that unmounts
+// it when asked through a pipe or when the pipe's write end closes because
+// this process ended, however it ended.
+class SmallFs {
+ public:
+  // Mounts; nullopt (with a note on stderr) if that is not possible.
+  static std::optional<SmallFs> mount(const fs::path& dir, const TestUser& user) {
+    std::error_code error;
+    fs::create_directories(dir, error);
+    const std::string options = "size=" + std::string(kSmallFsSize) +
+                                ",mode=0700,uid=" + std::to_string(user.uid) +
+                                ",gid=" + std::to_string(user.gid);
+    if (error ||
+        ::mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
+      std::cerr << "integration_tests: no small tmpfs at " << dir.string() << " ("
+                << (error ? error.message() : std::string(strerror(errno)))
+                << "); disk-full tests will be skipped\n";
+      fs::remove(dir, error);
+      return std::nullopt;
+    }
+    int request[2];
+    int ack[2];
+    if (::pipe2(request, O_CLOEXEC) != 0 || ::pipe2(ack, O_CLOEXEC) != 0) {
+      ::umount2(dir.c_str(), MNT_DETACH);
+      die("pipe2: " + std::string(strerror(errno)));
+    }
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+      ::umount2(dir.c_str(), MNT_DETACH);
+      die("fork: " + std::string(strerror(errno)));
+    }
+    if (pid == 0) {
+      // Helper: outlive Ctrl-C of the test run so the unmount still happens.
+      ::signal(SIGINT, SIG_IGN);
+      ::signal(SIGTERM, SIG_IGN);
+      ::signal(SIGHUP, SIG_IGN);
+      ::close(request[1]);
+      ::close(ack[0]);
+      char byte = 0;
+      while (::read(request[0], &byte, 1) < 0 && errno == EINTR) {
+      }
+      if (::umount2(dir.c_str(), 0) != 0) ::umount2(dir.c_str(), MNT_DETACH);
+      ::rmdir(dir.c_str());
+      (void)::write(ack[1], "u", 1);
+      ::_exit(0);
+    }
+    ::close(request[0]);
+    ::close(ack[1]);
+    return SmallFs(pid, request[1], ack[0]);
+  }
+
+  // Asks the helper to unmount and waits until it has.
+  void unmount() {
+    if (helper_ < 0) return;
+    (void)::write(request_fd_, "u", 1);
+    char byte = 0;
+    while (::read(ack_fd_, &byte, 1) < 0 && errno == EINTR) {
+    }
+    ::close(request_fd_);
+    ::close(ack_fd_);
+    int status = 0;
+    ::waitpid(helper_, &status, 0);
+    helper_ = -1;
+  }
+
+ private:
+  SmallFs(pid_t helper, int request_fd, int ack_fd)
+      : helper_(helper), request_fd_(request_fd), ack_fd_(ack_fd) {}
+  pid_t helper_ = -1;
+  int request_fd_ = -1;
+  int ack_fd_ = -1;
+};
+
 // libpq reads PGHOST, PGPASSWORD, ... : none of the caller's may leak into
 // the servers, the test's own connections, or the walstream runs.
 void unset_libpq_environment() {
@@ -128,16 +209,20 @@ int main(int argc, char** argv) {
   ::umask(022);
   const fs::path scratch = make_scratch_dir();
   const fs::path walstream = copy_binary(scratch);
+  std::optional<SmallFs> small_fs;
   if (::geteuid() == 0) {
     const TestUser user = ensure_test_user();
     chown_tree(scratch, user.uid, user.gid);
+    small_fs = SmallFs::mount(scratch / "smallfs", user);
     drop_privileges(user);
   }
   unset_libpq_environment();
   if (::chdir(scratch.c_str()) != 0) die("chdir " + scratch.string());
   it::TestEnv::init(scratch, walstream);
+  if (small_fs) it::TestEnv::set_small_fs_dir(scratch / "smallfs");
 
   const int status = RUN_ALL_TESTS();
+  if (small_fs) small_fs->unmount();
   if (status == 0) {
     std::error_code error;
     fs::remove_all(scratch, error);

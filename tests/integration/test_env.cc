@@ -90,6 +90,7 @@ bool current_test_failed() {
 
 fs::path TestEnv::scratch_;
 fs::path TestEnv::walstream_;
+fs::path TestEnv::small_fs_;
 
 void TestEnv::init(fs::path scratch, fs::path walstream) {
   scratch_ = std::move(scratch);
@@ -106,6 +107,10 @@ fs::path TestEnv::pg_bin_dir() {
 }
 
 fs::path TestEnv::pg_bin(std::string_view program) { return pg_bin_dir() / program; }
+
+const fs::path& TestEnv::small_fs_dir() { return small_fs_; }
+
+void TestEnv::set_small_fs_dir(fs::path dir) { small_fs_ = std::move(dir); }
 
 fs::path TestEnv::unique_path(std::string_view prefix) {
   static std::atomic<int> counter{0};
@@ -305,6 +310,13 @@ CommandResult run_walstream(const std::vector<std::string>& args, const EnvOverr
   return run_command(argv, env, timeout);
 }
 
+std::unique_ptr<Process> start_walstream(const std::vector<std::string>& args,
+                                         const EnvOverrides& env) {
+  std::vector<std::string> argv{TestEnv::walstream_binary().string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return Process::start(argv, env);
+}
+
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
@@ -449,6 +461,9 @@ std::unique_ptr<PgCluster> PgCluster::create_primary(std::string_view name,
                                   "--no-sync",
                                   "--no-instructions"};
   if (options.group_access) initdb.emplace_back("-g");
+  if (options.wal_segment_size_mb != 0) {
+    initdb.push_back("--wal-segsize=" + std::to_string(options.wal_segment_size_mb));
+  }
   const CommandResult result = run_command(initdb, {}, 120s);
   if (result.exit_code != 0) throw std::runtime_error("initdb failed: " + result.describe());
 
@@ -553,6 +568,16 @@ void PgCluster::stop_immediate() {
                "-w", "-t", "60", "stop"},
               {}, 90s);
   running_ = false;
+}
+
+void PgCluster::promote() {
+  const CommandResult result = run_command(
+      {TestEnv::pg_bin("pg_ctl").string(), "-D", data_dir_.string(), "-w", "-t", "120", "promote"},
+      {}, 180s);
+  if (result.exit_code != 0) {
+    throw std::runtime_error("pg_ctl promote of " + name_ + " failed: " + result.describe() +
+                             "\n--- server log ---\n" + log_tail(30));
+  }
 }
 
 std::vector<std::vector<std::string>> PgCluster::query(const std::string& sql,

@@ -42,9 +42,16 @@ class TestEnv {
   // A fresh path under the scratch dir that does not exist yet.
   static std::filesystem::path unique_path(std::string_view prefix);
 
+  // A small (48 MB) tmpfs owned by the test user, mounted by main() while it
+  // still ran as root; empty when it could not be mounted (not root, no
+  // privilege), so tests that fill a filesystem skip.
+  static const std::filesystem::path& small_fs_dir();
+  static void set_small_fs_dir(std::filesystem::path dir);
+
  private:
   static std::filesystem::path scratch_;
   static std::filesystem::path walstream_;
+  static std::filesystem::path small_fs_;
 };
 
 // Outcome of a finished child process.
@@ -112,6 +119,10 @@ CommandResult run_command(const std::vector<std::string>& argv, const EnvOverrid
 // Runs the walstream binary under test with `args` (without the program name).
 CommandResult run_walstream(const std::vector<std::string>& args, const EnvOverrides& env = {},
                             std::chrono::milliseconds timeout = 300s);
+// Starts the walstream binary under test in the background (long-running
+// commands such as `walstream receive`); signal it and wait() for the result.
+std::unique_ptr<Process> start_walstream(const std::vector<std::string>& args,
+                                         const EnvOverrides& env = {});
 
 // Polls `condition` until it is true or `timeout` passes.
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 60s);
@@ -157,6 +168,9 @@ struct PgClusterOptions {
   };
   // Extra postgresql.conf lines, appended after the harness's own.
   std::vector<std::string> extra_conf;
+  // initdb --wal-segsize in MB (a power of two, 1 to 1024); 0 keeps initdb's
+  // default (16 MB). 1 MB segments make many segments out of little WAL.
+  int wal_segment_size_mb = 0;
 };
 
 // One PostgreSQL server, laid out as
@@ -186,6 +200,9 @@ class PgCluster {
   void stop();
   // pg_ctl stop -m immediate, ignoring errors.
   void stop_immediate();
+  // pg_ctl promote -w: ends recovery of a standby (or of a server recovering
+  // from an archive) and waits until it accepts writes.
+  void promote();
   bool is_running() const { return running_; }
 
   int port() const { return port_; }

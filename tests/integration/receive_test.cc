@@ -1,0 +1,1017 @@
+// End-to-end tests of `walstream receive` (a durable WAL archive in
+// pg_receivewal's layout) and `walstream restore-wal` (its restore_command)
+// against real PostgreSQL servers. Servers use 1 MB WAL segments
+// (initdb --wal-segsize=1) so that little WAL makes many segments.
+//
+// LSNs and segment names are computed here independently of the code under
+// test; pg_receivewal, pg_wal of the server and the zstd tool are the
+// references the archive is compared with.
+#include <signal.h>
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <random>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/integration/test_env.h"
+
+namespace walstream::it {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr const char* kPassword = "secret";
+constexpr const char* kErrorPrefix = "walstream: error: ";
+constexpr std::uint64_t kSegmentSize = 1024 * 1024;  // initdb --wal-segsize=1
+constexpr std::uint64_t kSegmentsPerXLogId = 0x100000000ULL / kSegmentSize;
+
+// --- LSNs and WAL file names ------------------------------------------------
+
+std::uint64_t parse_lsn(const std::string& text) {
+  const auto slash = text.find('/');
+  if (slash == std::string::npos) throw std::runtime_error("not an LSN: " + text);
+  return (std::stoull(text.substr(0, slash), nullptr, 16) << 32U) |
+         std::stoull(text.substr(slash + 1), nullptr, 16);
+}
+
+std::string format_lsn(std::uint64_t lsn) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%X/%X", static_cast<unsigned>(lsn >> 32U),
+                static_cast<unsigned>(lsn & 0xFFFFFFFFU));
+  return text;
+}
+
+std::uint64_t segno_of(std::uint64_t lsn) { return lsn / kSegmentSize; }
+std::uint64_t offset_in_segment(std::uint64_t lsn) { return lsn % kSegmentSize; }
+// The last segment that holds WAL before `lsn`.
+std::uint64_t last_segno_before(std::uint64_t lsn) { return segno_of(lsn - 1); }
+
+std::string segment_name(std::uint32_t timeline, std::uint64_t segno) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%08X%08X%08X", timeline,
+                static_cast<unsigned>(segno / kSegmentsPerXLogId),
+                static_cast<unsigned>(segno % kSegmentsPerXLogId));
+  return name;
+}
+
+enum class FileKind { kComplete, kPartial, kCompressed, kHistory, kOther };
+
+struct ArchiveFile {
+  std::string name;
+  FileKind kind = FileKind::kOther;
+  std::uint32_t timeline = 0;
+  std::uint64_t segno = 0;
+  bool is_segment() const {
+    return kind == FileKind::kComplete || kind == FileKind::kPartial ||
+           kind == FileKind::kCompressed;
+  }
+};
+
+ArchiveFile classify(const std::string& name) {
+  static const std::regex segment(R"(([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})(\.partial|\.zst)?)");
+  static const std::regex history(R"(([0-9A-F]{8})\.history)");
+  ArchiveFile file{name};
+  std::smatch match;
+  if (std::regex_match(name, match, segment)) {
+    file.timeline = static_cast<std::uint32_t>(std::stoul(match[1].str(), nullptr, 16));
+    file.segno = std::stoull(match[2].str(), nullptr, 16) * kSegmentsPerXLogId +
+                 std::stoull(match[3].str(), nullptr, 16);
+    const std::string suffix = match[4].str();
+    file.kind = suffix.empty()         ? FileKind::kComplete
+                : suffix == ".partial" ? FileKind::kPartial
+                                       : FileKind::kCompressed;
+  } else if (std::regex_match(name, match, history)) {
+    file.kind = FileKind::kHistory;
+    file.timeline = static_cast<std::uint32_t>(std::stoul(match[1].str(), nullptr, 16));
+  }
+  return file;
+}
+
+// Every file of an archive directory, sorted by name.
+std::vector<ArchiveFile> list_archive(const fs::path& dir) {
+  std::vector<ArchiveFile> files;
+  if (!fs::is_directory(dir)) return files;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    files.push_back(classify(entry.path().filename().string()));
+  }
+  std::sort(files.begin(), files.end(),
+            [](const ArchiveFile& a, const ArchiveFile& b) { return a.name < b.name; });
+  return files;
+}
+
+// "NAME SIZE" lines, for assertion messages.
+std::string describe_archive(const fs::path& dir) {
+  std::ostringstream text;
+  text << "contents of " << dir.string() << ":\n";
+  for (const auto& file : list_archive(dir)) {
+    std::error_code error;
+    const auto size = fs::file_size(dir / file.name, error);
+    text << "  " << file.name << " " << (error ? std::string("?") : std::to_string(size)) << "\n";
+  }
+  return text.str();
+}
+
+// What is wrong with an archive that should hold every segment from its first
+// one through segment `through_segno`: holes (a segment number covered by no
+// file of any timeline; a timeline switch continues segment N of timeline T
+// with segment N of a later one), a .partial that is not the newest segment
+// of its timeline or sits next to the completed segment, files that are not
+// WAL, an archive ending too early. Empty when all is well.
+std::string archive_problems(const fs::path& dir, std::uint64_t through_segno) {
+  const std::vector<ArchiveFile> files = list_archive(dir);
+  std::ostringstream problems;
+  std::map<std::uint64_t, int> segnos;
+  std::map<std::uint32_t, std::uint64_t> newest_of_timeline;
+  std::set<std::pair<std::uint32_t, std::uint64_t>> completed;
+  for (const auto& file : files) {
+    if (file.kind == FileKind::kOther) problems << "unexpected file " << file.name << "\n";
+    if (!file.is_segment()) continue;
+    ++segnos[file.segno];
+    auto& newest = newest_of_timeline[file.timeline];
+    newest = std::max(newest, file.segno);
+    if (file.kind != FileKind::kPartial) completed.emplace(file.timeline, file.segno);
+  }
+  for (const auto& file : files) {
+    if (file.kind != FileKind::kPartial) continue;
+    if (file.segno != newest_of_timeline[file.timeline]) {
+      problems << file.name << " is not the newest segment of its timeline\n";
+    }
+    if (completed.count({file.timeline, file.segno}) != 0) {
+      problems << file.name << " exists next to its completed segment\n";
+    }
+  }
+  if (segnos.empty()) {
+    problems << "no WAL segment at all\n";
+  } else {
+    const std::uint64_t first = segnos.begin()->first;
+    const std::uint64_t last = segnos.rbegin()->first;
+    for (std::uint64_t segno = first; segno <= last; ++segno) {
+      if (segnos.count(segno) == 0) {
+        problems << "hole: no file for segment number " << segno << " ("
+                 << segment_name(newest_of_timeline.begin()->first, segno) << ")\n";
+      }
+    }
+    if (last < through_segno) {
+      problems << "archive ends at segment number " << last << ", expected at least "
+               << through_segno << " (" << segment_name(1, through_segno) << ")\n";
+    }
+  }
+  const std::string text = problems.str();
+  return text.empty() ? text : text + describe_archive(dir);
+}
+
+// File name -> content of every file directly in `dir`.
+std::map<std::string, std::string> snapshot(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.is_regular_file()) files[entry.path().filename().string()] = read_file(entry.path());
+  }
+  return files;
+}
+
+// Every file of `before` is still in `dir` with the same content.
+void expect_nothing_lost(const std::map<std::string, std::string>& before, const fs::path& dir) {
+  const auto after = snapshot(dir);
+  for (const auto& [name, content] : before) {
+    const auto found = after.find(name);
+    if (found == after.end()) {
+      ADD_FAILURE() << name << " disappeared from the archive\n" << describe_archive(dir);
+    } else if (found->second != content) {
+      ADD_FAILURE() << name << " changed in the archive";
+    }
+  }
+}
+
+// Where two byte strings first differ, for assertion messages.
+std::string first_difference(const std::string& expected, const std::string& actual) {
+  const auto length = std::min(expected.size(), actual.size());
+  const auto [left, right] = std::mismatch(
+      expected.begin(), expected.begin() + static_cast<std::ptrdiff_t>(length), actual.begin());
+  const auto offset = static_cast<std::size_t>(left - expected.begin());
+  std::ostringstream text;
+  if (offset < length) {
+    text << "first difference at offset " << offset;
+  } else {
+    text << "sizes differ: " << expected.size() << " vs " << actual.size();
+  }
+  return text.str();
+}
+
+// Complete (uncompressed) segments below segment number `below_segno` must be
+// the same set, byte for byte, in both archives.
+void expect_same_complete_segments(const fs::path& reference, const fs::path& actual,
+                                   std::uint64_t below_segno) {
+  auto complete_below = [&](const fs::path& dir) {
+    std::set<std::string> names;
+    for (const auto& file : list_archive(dir)) {
+      if (file.kind == FileKind::kComplete && file.segno < below_segno) names.insert(file.name);
+    }
+    return names;
+  };
+  const std::set<std::string> expected = complete_below(reference);
+  const std::set<std::string> got = complete_below(actual);
+  EXPECT_FALSE(expected.empty()) << "reference archive has no complete segment\n"
+                                 << describe_archive(reference);
+  int compared = 0;
+  for (const auto& name : expected) {
+    if (got.count(name) == 0) {
+      ADD_FAILURE() << name << " is in " << reference << " but not in " << actual << "\n"
+                    << describe_archive(actual);
+      continue;
+    }
+    const std::string want = read_file(reference / name);
+    const std::string have = read_file(actual / name);
+    if (want != have) ADD_FAILURE() << name << " differs: " << first_difference(want, have);
+    ++compared;
+  }
+  for (const auto& name : got) {
+    if (expected.count(name) == 0) {
+      ADD_FAILURE() << name << " is in " << actual << " but not in " << reference << "\n"
+                    << describe_archive(reference);
+    }
+  }
+  EXPECT_GT(compared, 0);
+}
+
+// The segment of `lsn` (complete or .partial) holds the same first
+// offset(lsn) bytes in both archives (or in a pg_wal file given as reference).
+void expect_same_prefix(const fs::path& reference_file, const fs::path& actual_dir,
+                        std::uint64_t lsn, std::uint32_t timeline = 1) {
+  const std::uint64_t length = offset_in_segment(lsn);
+  if (length == 0) return;
+  const std::string name = segment_name(timeline, segno_of(lsn));
+  fs::path actual = actual_dir / name;
+  if (!fs::exists(actual)) actual = actual_dir / (name + ".partial");
+  ASSERT_TRUE(fs::exists(actual)) << "no " << name << "[.partial] holding " << format_lsn(lsn)
+                                  << "\n"
+                                  << describe_archive(actual_dir);
+  const std::string want = read_file(reference_file);
+  const std::string have = read_file(actual);
+  ASSERT_GE(want.size(), length) << reference_file;
+  ASSERT_GE(have.size(), length) << actual << " does not hold WAL up to " << format_lsn(lsn);
+  const std::string want_prefix = want.substr(0, length);
+  const std::string have_prefix = have.substr(0, length);
+  EXPECT_TRUE(want_prefix == have_prefix)
+      << actual << " and " << reference_file << " differ before " << format_lsn(lsn) << ": "
+      << first_difference(want_prefix, have_prefix);
+}
+
+// --- Servers, clients and load ----------------------------------------------
+
+EnvOverrides password_env() { return {{"PGPASSWORD", kPassword}}; }
+
+// A started primary with 1 MB segments and role r (REPLICATION, kPassword).
+std::unique_ptr<PgCluster> start_primary(std::string_view name, PgClusterOptions options = {}) {
+  options.wal_segment_size_mb = 1;
+  auto primary = PgCluster::create_primary(name, options);
+  primary->start();
+  primary->exec("CREATE ROLE r REPLICATION LOGIN PASSWORD " + sql_literal(kPassword));
+  return primary;
+}
+
+std::vector<std::string> connection_args(const PgCluster& server) {
+  return {"-h", "127.0.0.1", "-p", std::to_string(server.port()), "-U", "r"};
+}
+
+// walstream receive -D dir <connection> extra...
+std::vector<std::string> receive_args(const fs::path& dir, const PgCluster& server,
+                                      std::initializer_list<std::string> extra = {}) {
+  std::vector<std::string> args{"receive", "-D", dir.string()};
+  for (auto& arg : connection_args(server)) args.push_back(arg);
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+// Runs `walstream receive -S slot -E endpos` to completion.
+CommandResult receive_to(const fs::path& dir, const PgCluster& server, const std::string& slot,
+                         const std::string& endpos) {
+  return run_walstream(receive_args(dir, server, {"-S", slot, "-E", endpos}), password_env(), 60s);
+}
+
+// Runs `pg_receivewal -S slot -E endpos` to completion: the reference.
+CommandResult pg_receivewal_to(const fs::path& dir, const PgCluster& server,
+                               const std::string& slot, const std::string& endpos) {
+  fs::create_directories(dir);
+  std::vector<std::string> argv{TestEnv::pg_bin("pg_receivewal").string(), "-D", dir.string()};
+  for (auto& arg : connection_args(server)) argv.push_back(arg);
+  for (const char* arg : {"-w", "-n", "-S", slot.c_str(), "-E", endpos.c_str()}) {
+    argv.emplace_back(arg);
+  }
+  return run_command(argv, password_env(), 60s);
+}
+
+std::vector<std::string> clone_args(const fs::path& target, const PgCluster& server,
+                                    std::initializer_list<std::string> extra = {}) {
+  std::vector<std::string> args{"clone", "-D", target.string()};
+  for (auto& arg : connection_args(server)) args.push_back(arg);
+  args.emplace_back("-c");
+  args.emplace_back("fast");
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+// A physical slot that reserves WAL from now on.
+void create_slot(PgCluster& server, const std::string& slot) {
+  server.exec("SELECT pg_create_physical_replication_slot(" + sql_literal(slot) + ", true)");
+}
+
+std::string slot_active_pid(PgCluster& server, const std::string& slot) {
+  return server.query_value(
+      "SELECT coalesce(active_pid::text, '') FROM pg_replication_slots WHERE slot_name = " +
+      sql_literal(slot));
+}
+
+// Waits until a walsender holds `slot` (true) or `receiver` ended (false).
+bool wait_slot_active(PgCluster& server, const std::string& slot, Process& receiver,
+                      std::chrono::milliseconds timeout = 30s) {
+  return wait_until([&] { return !receiver.running() || !slot_active_pid(server, slot).empty(); },
+                    timeout) &&
+         receiver.running();
+}
+
+bool wait_slot_inactive(PgCluster& server, const std::string& slot) {
+  return wait_until([&] { return slot_active_pid(server, slot).empty(); }, 30s);
+}
+
+std::string flush_lsn(PgCluster& server) {
+  return server.query_value("SELECT pg_current_wal_flush_lsn()");
+}
+
+// Writes a little WAL and switches segments `segments` times; returns the
+// flush position after the last write, before the last switch (inside the
+// last segment written to).
+std::string generate_wal(PgCluster& server, int segments) {
+  server.exec("CREATE TABLE IF NOT EXISTS filler (id bigserial, pad text)");
+  std::string last;
+  for (int i = 0; i < segments; ++i) {
+    server.exec("INSERT INTO filler (pad) SELECT repeat('x', 100) FROM generate_series(1, 1000)");
+    last = flush_lsn(server);
+    server.exec("SELECT pg_switch_wal()");
+  }
+  return last;
+}
+
+std::vector<std::string> pgbench_argv(const PgCluster& server,
+                                      std::initializer_list<std::string> args) {
+  std::vector<std::string> argv{TestEnv::pg_bin("pgbench").string(),
+                                "-h",
+                                server.socket_dir().string(),
+                                "-p",
+                                std::to_string(server.port()),
+                                "-U",
+                                "postgres"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.emplace_back("postgres");
+  return argv;
+}
+
+void pgbench_init(PgCluster& server) {
+  const CommandResult init = run_command(pgbench_argv(server, {"-i", "-s", "1", "-q"}), {}, 120s);
+  ASSERT_EQ(init.exit_code, 0) << init.describe();
+}
+
+// pgbench writing in the background until stopped (or destroyed).
+std::unique_ptr<Process> start_load(PgCluster& server) {
+  return Process::start(pgbench_argv(server, {"-c", "2", "-j", "2", "-T", "600", "-n"}));
+}
+
+void stop_load(Process& load) {
+  load.send_signal(SIGINT);
+  const CommandResult result = load.wait(30s);
+  EXPECT_FALSE(result.timed_out) << result.describe();
+}
+
+// Waits until the server's flush position is `bytes` past `from`.
+bool wait_wal_advanced(PgCluster& server, const std::string& from, std::uint64_t bytes) {
+  const std::uint64_t target = parse_lsn(from) + bytes;
+  return wait_until([&] { return parse_lsn(flush_lsn(server)) >= target; }, 60s);
+}
+
+// Stops a running receiver with `sig` and returns how it ended.
+CommandResult stop_receiver(Process& receiver, int sig = SIGINT) {
+  receiver.send_signal(sig);
+  return receiver.wait(30s);
+}
+
+// The error contract: exit 1, one line on stderr starting with the prefix and
+// naming `cause`.
+void expect_error(const CommandResult& result, const std::string& cause) {
+  EXPECT_FALSE(result.timed_out) << result.describe();
+  EXPECT_EQ(result.exit_code, 1) << result.describe();
+  const std::vector<std::string> lines = non_empty_lines(result.err);
+  ASSERT_EQ(lines.size(), 1U) << result.describe();
+  EXPECT_THAT(lines.front(), StartsWith(kErrorPrefix));
+  EXPECT_THAT(lines.front(), HasSubstr(cause));
+}
+
+// --- a. byte-identical to pg_receivewal -------------------------------------
+
+TEST(ReceiveTest, ByteIdenticalToPgReceivewal) {
+  auto primary = start_primary("identical_primary");
+  // Both slots reserve WAL from the same position, before any load.
+  create_slot(*primary, "a");
+  create_slot(*primary, "b");
+  ASSERT_NO_FATAL_FAILURE(pgbench_init(*primary));
+  auto load = start_load(*primary);
+  const std::string after_init = flush_lsn(*primary);
+  ASSERT_TRUE(wait_wal_advanced(*primary, after_init, 3 * kSegmentSize)) << load->stderr_so_far();
+  const std::string endpos = flush_lsn(*primary);
+  const std::uint64_t end = parse_lsn(endpos);
+
+  // Both receivers run at once, while pgbench keeps writing.
+  const fs::path reference = TestEnv::unique_path("identical_pg_receivewal");
+  const fs::path archive = TestEnv::unique_path("identical_walstream");
+  auto receiver =
+      start_walstream(receive_args(archive, *primary, {"-S", "b", "-E", endpos}), password_env());
+  const CommandResult reference_result = pg_receivewal_to(reference, *primary, "a", endpos);
+  const CommandResult result = receiver->wait(60s);
+  stop_load(*load);
+  ASSERT_EQ(reference_result.exit_code, 0) << reference_result.describe();
+  ASSERT_EQ(result.exit_code, 0) << result.describe();
+
+  expect_same_complete_segments(reference, archive, segno_of(end));
+  const std::string name = segment_name(1, segno_of(end));
+  const fs::path reference_last =
+      fs::exists(reference / name) ? reference / name : reference / (name + ".partial");
+  expect_same_prefix(reference_last, archive, end);
+  // walstream stops exactly at the end position: nothing complete after it.
+  for (const auto& file : list_archive(archive)) {
+    if (file.kind == FileKind::kComplete) {
+      EXPECT_LT(file.segno, segno_of(end))
+          << file.name << " completed past the end position " << endpos;
+    }
+  }
+  EXPECT_EQ(archive_problems(archive, last_segno_before(end)), "");
+}
+
+// --- b. SIGKILL under load --------------------------------------------------
+
+TEST(ReceiveTest, KillNineDuringLoadLosesNothing) {
+  auto primary = start_primary("kill_primary");
+  create_slot(*primary, "kill");
+  create_slot(*primary, "ref");
+  ASSERT_NO_FATAL_FAILURE(pgbench_init(*primary));
+  auto load = start_load(*primary);
+
+  const fs::path archive = TestEnv::unique_path("kill_archive");
+  std::mt19937 random(20261125);
+  std::uniform_int_distribution<int> delay_ms(300, 2500);
+  for (int round = 1; round <= 3; ++round) {
+    auto receiver =
+        start_walstream(receive_args(archive, *primary, {"-S", "kill"}), password_env());
+    ASSERT_TRUE(wait_slot_active(*primary, "kill", *receiver))
+        << "round " << round << ": " << receiver->wait(10s).describe();
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(random)));
+    ASSERT_TRUE(receiver->running()) << receiver->wait(10s).describe();
+    const CommandResult killed = stop_receiver(*receiver, SIGKILL);
+    EXPECT_EQ(killed.term_signal, SIGKILL) << killed.describe();
+    ASSERT_TRUE(wait_slot_inactive(*primary, "kill"));
+  }
+  const std::string endpos = flush_lsn(*primary);
+  const std::uint64_t end = parse_lsn(endpos);
+  const CommandResult final_run = receive_to(archive, *primary, "kill", endpos);
+  stop_load(*load);
+  ASSERT_EQ(final_run.exit_code, 0) << final_run.describe();
+
+  const fs::path reference = TestEnv::unique_path("kill_reference");
+  const CommandResult reference_result = pg_receivewal_to(reference, *primary, "ref", endpos);
+  ASSERT_EQ(reference_result.exit_code, 0) << reference_result.describe();
+
+  EXPECT_EQ(archive_problems(archive, last_segno_before(end)), "");
+  expect_same_complete_segments(reference, archive, segno_of(end));
+  const std::string name = segment_name(1, segno_of(end));
+  expect_same_prefix(
+      fs::exists(reference / name) ? reference / name : reference / (name + ".partial"), archive,
+      end);
+}
+
+// --- c. walsender terminated ------------------------------------------------
+
+TEST(ReceiveTest, ResumesAfterWalsenderTerminated) {
+  auto primary = start_primary("resume_primary");
+  create_slot(*primary, "resume");
+  const fs::path archive = TestEnv::unique_path("resume_archive");  // created by receive
+  auto receiver =
+      start_walstream(receive_args(archive, *primary, {"-S", "resume", "-s", "1"}), password_env());
+  ASSERT_TRUE(wait_slot_active(*primary, "resume", *receiver)) << receiver->wait(10s).describe();
+  const std::string first_pid = slot_active_pid(*primary, "resume");
+  EXPECT_EQ(primary->query_value("SELECT application_name FROM pg_stat_replication WHERE pid = " +
+                                 first_pid),
+            "walstream");
+  generate_wal(*primary, 2);
+
+  EXPECT_EQ(primary->query_value("SELECT pg_terminate_backend(" + first_pid + ")"), "t");
+  std::string pid;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        pid = slot_active_pid(*primary, "resume");
+        return !receiver->running() || (!pid.empty() && pid != first_pid);
+      },
+      30s));
+  ASSERT_TRUE(receiver->running())
+      << "receiver exited after its walsender was terminated: " << receiver->wait(10s).describe();
+
+  const std::string recorded = generate_wal(*primary, 3);
+  const std::uint64_t lsn = parse_lsn(recorded);
+  const fs::path complete = archive / segment_name(1, segno_of(lsn));
+  ASSERT_TRUE(wait_until([&] { return fs::exists(complete) || !receiver->running(); }, 30s) &&
+              receiver->running())
+      << complete << " never arrived\n"
+      << describe_archive(archive) << receiver->stderr_so_far();
+  const CommandResult result = stop_receiver(*receiver);
+  EXPECT_EQ(result.exit_code, 0) << result.describe();
+  EXPECT_EQ(archive_problems(archive, segno_of(lsn)), "");
+  expect_same_prefix(primary->data_dir() / "pg_wal" / segment_name(1, segno_of(lsn)), archive, lsn);
+}
+
+// --- d. synchronous standby -------------------------------------------------
+
+TEST(ReceiveTest, SynchronousStandbyBlocksCommitsWhileStopped) {
+  auto primary = start_primary("sync_primary");
+  create_slot(*primary, "sync");
+  primary->exec("CREATE TABLE sync_rows (id int)");
+  const fs::path archive = TestEnv::unique_path("sync_archive");
+  auto receiver = start_walstream(
+      receive_args(archive, *primary, {"-S", "sync", "--synchronous", "-s", "1"}), password_env());
+  ASSERT_TRUE(wait_slot_active(*primary, "sync", *receiver)) << receiver->wait(10s).describe();
+  primary->exec("ALTER SYSTEM SET synchronous_standby_names = 'walstream'");
+  primary->exec("SELECT pg_reload_conf()");
+  std::string last;
+  ASSERT_TRUE(primary->wait_for_value(
+      "SELECT string_agg(application_name || ':' || sync_state, ',') FROM pg_stat_replication",
+      "walstream:sync", 30s, &last))
+      << last;
+
+  auto started = std::chrono::steady_clock::now();
+  primary->exec("INSERT INTO sync_rows VALUES (1)");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s)
+      << "a commit waited long for the synchronous receiver";
+
+  receiver->send_signal(SIGSTOP);
+  std::atomic<bool> done{false};
+  std::string commit_error;
+  std::thread commit([&] {
+    try {
+      primary->exec("INSERT INTO sync_rows VALUES (2)");
+    } catch (const std::exception& error) {
+      commit_error = error.what();
+    }
+    done = true;
+  });
+  // Whatever happens below, the committing thread ends before the server.
+  struct Finish {
+    std::thread& thread;
+    std::atomic<bool>& done;
+    PgCluster& server;
+    Process& receiver;
+    ~Finish() {
+      receiver.send_signal(SIGCONT);
+      if (!done) {
+        try {
+          server.exec(
+              "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'");
+        } catch (const std::exception&) {
+        }
+      }
+      thread.join();
+    }
+  } finish{commit, done, *primary, *receiver};
+
+  std::this_thread::sleep_for(3s);  // Deliberate: the commit must still wait.
+  EXPECT_FALSE(done) << "a commit completed while the synchronous receiver was stopped";
+  EXPECT_EQ(
+      primary->query_value("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"),
+      done ? "0" : "1");
+
+  receiver->send_signal(SIGCONT);
+  started = std::chrono::steady_clock::now();
+  EXPECT_TRUE(wait_until([&] { return done.load(); }, 10s))
+      << "the commit still waits 10 s after SIGCONT\n"
+      << receiver->stderr_so_far();
+  EXPECT_EQ(commit_error, "");
+  if (done) {
+    EXPECT_EQ(primary->query_value("SELECT count(*) FROM sync_rows"), "2");
+  }
+  // No commit may wait when the receiver stops: release it first.
+  primary->exec("ALTER SYSTEM RESET synchronous_standby_names");
+  primary->exec("SELECT pg_reload_conf()");
+  const CommandResult result = stop_receiver(*receiver);
+  EXPECT_EQ(result.exit_code, 0) << result.describe();
+}
+
+// --- e. clone, then receive on its slot -------------------------------------
+
+TEST(ReceiveTest, CloneThenReceiveOnOneSlotLeavesNoGap) {
+  auto primary = start_primary("gap_primary");
+  primary->exec("CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 1000) g");
+  const fs::path backup = PgCluster::clone_data_dir("gap_backup");
+  const CommandResult clone = run_walstream(
+      clone_args(backup, *primary, {"--no-standby-config", "-S", "gap", "-C"}), password_env());
+  ASSERT_EQ(clone.exit_code, 0) << clone.describe();
+
+  generate_wal(*primary, 3);
+  primary->exec("INSERT INTO t VALUES (1001)");
+  const std::string endpos = flush_lsn(*primary);
+  const std::uint64_t end = parse_lsn(endpos);
+  const fs::path archive = TestEnv::unique_path("gap_archive");
+  const CommandResult result = receive_to(archive, *primary, "gap", endpos);
+  ASSERT_EQ(result.exit_code, 0) << result.describe();
+
+  const std::string label = read_file(backup / "backup_label");
+  std::smatch start;
+  ASSERT_TRUE(std::regex_search(
+      label, start,
+      std::regex(R"(START WAL LOCATION: ([0-9A-F]+/[0-9A-F]+) \(file ([0-9A-F]{24})\))")))
+      << label;
+  const std::uint64_t start_segno = segno_of(parse_lsn(start[1].str()));
+  const std::vector<ArchiveFile> files = list_archive(archive);
+  const auto first = std::find_if(files.begin(), files.end(),
+                                  [](const ArchiveFile& file) { return file.is_segment(); });
+  ASSERT_NE(first, files.end()) << describe_archive(archive);
+  EXPECT_LE(first->segno, start_segno)
+      << "the archive starts after the backup's start " << start[1].str() << "\n"
+      << describe_archive(archive);
+  EXPECT_TRUE(fs::exists(archive / start[2].str())) << describe_archive(archive);
+  EXPECT_EQ(archive_problems(archive, last_segno_before(end)), "");
+  expect_same_prefix(primary->data_dir() / "pg_wal" / segment_name(1, segno_of(end)), archive, end);
+}
+
+// --- f. timeline switch -----------------------------------------------------
+
+TEST(ReceiveTest, FollowsTimelineSwitchAfterPromotion) {
+  auto primary = start_primary("tl_primary");
+  const fs::path standby_dir = PgCluster::clone_data_dir("tl_standby");
+  const CommandResult clone = run_walstream(clone_args(standby_dir, *primary), password_env());
+  ASSERT_EQ(clone.exit_code, 0) << clone.describe();
+  auto standby = PgCluster::for_clone("tl_standby");
+  standby->start();
+  std::string last;
+  ASSERT_TRUE(
+      standby->wait_for_value("SELECT status FROM pg_stat_wal_receiver", "streaming", 60s, &last))
+      << last;
+
+  // Cascading: the receiver streams from the standby.
+  const fs::path archive = TestEnv::unique_path("tl_archive");
+  auto receiver = start_walstream(receive_args(archive, *standby, {"-s", "1"}), password_env());
+  ASSERT_TRUE(wait_until(
+                  [&] {
+                    return !receiver->running() ||
+                           standby->query_value("SELECT count(*) FROM pg_stat_replication") == "1";
+                  },
+                  30s) &&
+              receiver->running())
+      << receiver->wait(10s).describe();
+  const std::uint64_t on_timeline_1 = parse_lsn(generate_wal(*primary, 2));
+  const fs::path tli1_segment = archive / segment_name(1, segno_of(on_timeline_1));
+  ASSERT_TRUE(wait_until([&] { return fs::exists(tli1_segment) || !receiver->running(); }, 30s) &&
+              receiver->running())
+      << tli1_segment << " never arrived\n"
+      << describe_archive(archive) << receiver->stderr_so_far();
+
+  primary->stop();
+  standby->promote();
+  ASSERT_EQ(standby->query_value("SELECT pg_is_in_recovery()"), "f");
+  standby->exec("CREATE TABLE after_promotion AS SELECT g FROM generate_series(1, 1000) g");
+  const std::uint64_t on_timeline_2 = parse_lsn(flush_lsn(*standby));
+  standby->exec("SELECT pg_switch_wal()");
+  const fs::path tli2_segment = archive / segment_name(2, segno_of(on_timeline_2));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return !receiver->running() ||
+               (fs::exists(tli2_segment) && fs::exists(archive / "00000002.history"));
+      },
+      60s))
+      << tli2_segment << " or 00000002.history never arrived\n"
+      << describe_archive(archive) << receiver->stderr_so_far();
+  ASSERT_TRUE(receiver->running())
+      << "receiver exited at the timeline switch: " << receiver->wait(10s).describe();
+
+  const CommandResult result = stop_receiver(*receiver);
+  EXPECT_EQ(result.exit_code, 0) << result.describe();
+  EXPECT_EQ(read_file(archive / "00000002.history"),
+            read_file(standby->data_dir() / "pg_wal" / "00000002.history"));
+  EXPECT_EQ(archive_problems(archive, segno_of(on_timeline_2)), "");
+  const std::string tli2 = read_file(tli2_segment);
+  const std::string reference = read_file(standby->data_dir() / "pg_wal" / tli2_segment.filename());
+  EXPECT_TRUE(tli2 == reference) << tli2_segment.filename() << " differs from the server's: "
+                                 << first_difference(reference, tli2);
+}
+
+// --- g. point-in-time recovery from a zstd archive --------------------------
+
+TEST(ReceiveTest, PointInTimeRecoveryFromZstdArchive) {
+  auto primary = start_primary("pitr_primary");
+  primary->exec(
+      "CREATE TABLE pitr_rows (id int PRIMARY KEY, note text);"
+      "INSERT INTO pitr_rows SELECT g, 'before backup' FROM generate_series(1, 100) g");
+  const fs::path backup = PgCluster::clone_data_dir("pitr_backup");
+  const CommandResult clone = run_walstream(
+      clone_args(backup, *primary, {"--no-standby-config", "-S", "pitr", "-C"}), password_env());
+  ASSERT_EQ(clone.exit_code, 0) << clone.describe();
+
+  const fs::path archive = TestEnv::unique_path("pitr_archive");
+  auto receiver =
+      start_walstream(receive_args(archive, *primary, {"-S", "pitr", "--compress=zstd", "-s", "1"}),
+                      password_env());
+  ASSERT_TRUE(wait_slot_active(*primary, "pitr", *receiver)) << receiver->wait(10s).describe();
+  for (int batch = 0; batch < 5; ++batch) {
+    primary->exec(
+        "INSERT INTO pitr_rows SELECT g, repeat('after backup ', 20) FROM "
+        "generate_series(" +
+        std::to_string(101 + batch * 1000) + ", " + std::to_string(100 + (batch + 1) * 1000) +
+        ") g");
+  }
+  primary->exec("INSERT INTO pitr_rows VALUES (999999, 'last committed row')");
+  const std::uint64_t last_commit = parse_lsn(flush_lsn(*primary));
+  primary->exec("SELECT pg_switch_wal()");
+  const std::string name = segment_name(1, segno_of(last_commit));
+  ASSERT_TRUE(
+      wait_until([&] { return fs::exists(archive / (name + ".zst")) || !receiver->running(); },
+                 60s) &&
+      receiver->running())
+      << name << ".zst never arrived\n"
+      << describe_archive(archive) << receiver->stderr_so_far();
+  const CommandResult result = stop_receiver(*receiver);
+  EXPECT_EQ(result.exit_code, 0) << result.describe();
+  const std::string expected_rows = primary->query_value("SELECT count(*) FROM pitr_rows");
+
+  // Completed segments are compressed; the .zst is the server's segment.
+  for (const auto& file : list_archive(archive)) {
+    EXPECT_NE(file.kind, FileKind::kComplete) << file.name << " was left uncompressed";
+  }
+  const CommandResult unpacked =
+      run_command({"zstd", "-d", "-q", "-c", (archive / (name + ".zst")).string()});
+  ASSERT_EQ(unpacked.exit_code, 0) << unpacked.describe().substr(0, 2000);
+  EXPECT_TRUE(unpacked.out == read_file(primary->data_dir() / "pg_wal" / name))
+      << name << ".zst does not decompress to the server's segment";
+  EXPECT_EQ(archive_problems(archive, segno_of(last_commit)), "");
+  primary->stop();
+
+  append_file(backup / "postgresql.auto.conf",
+              "restore_command = '" + TestEnv::walstream_binary().string() + " restore-wal " +
+                  archive.string() + " %f %p'\nrecovery_target_action = 'promote'\n");
+  write_file(backup / "recovery.signal", "");
+  auto restored = PgCluster::for_clone("pitr_backup");
+  restored->start();
+  std::string last;
+  ASSERT_TRUE(restored->wait_for_value("SELECT pg_is_in_recovery()", "f", 60s, &last))
+      << last << "\n"
+      << restored->log_tail(30);
+  EXPECT_EQ(restored->query_value("SELECT note FROM pitr_rows WHERE id = 999999"),
+            "last committed row");
+  EXPECT_EQ(restored->query_value("SELECT count(*) FROM pitr_rows"), expected_rows);
+}
+
+// --- h. bad input, i. restore-wal -------------------------------------------
+
+// One primary with slot `base` and an archive made by pg_receivewal that ends
+// with a complete segment (its .partial removed). Each test works on a copy.
+class ReceiveErrorTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    try {
+      primary_ = start_primary("errors_primary");
+      create_slot(*primary_, "base");
+      end_lsn_ = generate_wal(*primary_, 5);
+      base_archive_ = TestEnv::unique_path("errors_base");
+      const CommandResult made = pg_receivewal_to(base_archive_, *primary_, "base", end_lsn_);
+      if (made.exit_code != 0) throw std::runtime_error("pg_receivewal: " + made.describe());
+      for (const auto& file : list_archive(base_archive_)) {
+        if (file.kind == FileKind::kPartial) fs::remove(base_archive_ / file.name);
+      }
+    } catch (const std::exception& error) {
+      setup_error_ = error.what();
+      primary_.reset();
+    }
+  }
+
+  static void TearDownTestSuite() { primary_.reset(); }
+
+  void SetUp() override { ASSERT_TRUE(primary_) << "shared primary failed: " << setup_error_; }
+
+  static PgCluster& primary() { return *primary_; }
+
+  // A fresh copy of the base archive under `parent`.
+  static fs::path copy_archive(const fs::path& parent = TestEnv::scratch_dir()) {
+    fs::path copy = parent / TestEnv::unique_path("archive").filename();
+    fs::copy(base_archive_, copy, fs::copy_options::recursive);
+    return copy;
+  }
+
+  static std::vector<ArchiveFile> complete_segments(const fs::path& dir) {
+    std::vector<ArchiveFile> segments;
+    for (const auto& file : list_archive(dir)) {
+      if (file.kind == FileKind::kComplete) segments.push_back(file);
+    }
+    return segments;
+  }
+
+  static std::unique_ptr<PgCluster> primary_;
+  static std::string setup_error_;
+  static std::string end_lsn_;
+  static fs::path base_archive_;
+};
+
+std::unique_ptr<PgCluster> ReceiveErrorTest::primary_;
+std::string ReceiveErrorTest::setup_error_;
+std::string ReceiveErrorTest::end_lsn_;
+fs::path ReceiveErrorTest::base_archive_;
+
+TEST_F(ReceiveErrorTest, UnknownSlot) {
+  const fs::path archive = copy_archive();
+  const auto before = snapshot(archive);
+  const CommandResult result = run_walstream(
+      receive_args(archive, primary(), {"-S", "nosuch", "-E", end_lsn_}), password_env(), 60s);
+  expect_error(result, "nosuch");
+  expect_nothing_lost(before, archive);
+}
+
+TEST_F(ReceiveErrorTest, ArchiveWithHole) {
+  const fs::path archive = copy_archive();
+  const auto segments = complete_segments(archive);
+  ASSERT_GE(segments.size(), 3U) << describe_archive(archive);
+  const std::string missing = segments[segments.size() / 2].name;
+  fs::remove(archive / missing);
+  const auto before = snapshot(archive);
+  const CommandResult result = run_walstream(
+      receive_args(archive, primary(), {"-S", "base", "-E", end_lsn_}), password_env(), 60s);
+  expect_error(result, missing);
+  expect_nothing_lost(before, archive);
+}
+
+TEST_F(ReceiveErrorTest, NonWalFileWithWalName) {
+  const fs::path archive = copy_archive();
+  const auto segments = complete_segments(archive);
+  ASSERT_FALSE(segments.empty()) << describe_archive(archive);
+  const std::string next = segment_name(1, segments.back().segno + 1);
+  std::mt19937_64 random(7);
+  std::string noise(kSegmentSize, '\0');
+  for (auto& byte : noise) byte = static_cast<char>(random());
+  write_file(archive / next, noise);
+  const auto before = snapshot(archive);
+  const CommandResult result = run_walstream(
+      receive_args(archive, primary(), {"-S", "base", "-E", end_lsn_}), password_env(), 60s);
+  expect_error(result, next);
+  expect_nothing_lost(before, archive);
+}
+
+TEST_F(ReceiveErrorTest, UnwritableDirectory) {
+  const fs::path archive = copy_archive();
+  const auto before = snapshot(archive);
+  fs::permissions(archive, fs::perms(0500));
+  const std::string endpos = generate_wal(primary(), 1);
+  const CommandResult result = run_walstream(
+      receive_args(archive, primary(), {"-S", "base", "-E", endpos}), password_env(), 60s);
+  fs::permissions(archive, fs::perms(0700));
+  expect_error(result, "ermission denied");
+  expect_nothing_lost(before, archive);
+}
+
+TEST_F(ReceiveErrorTest, DiskFull) {
+  const fs::path small_fs = TestEnv::small_fs_dir();
+  if (small_fs.empty()) GTEST_SKIP() << "no small tmpfs (the tests must start as root)";
+  const fs::path archive = copy_archive(small_fs);
+  const fs::path filler = small_fs / "filler";
+  struct Cleanup {
+    fs::path archive, filler;
+    ~Cleanup() {
+      std::error_code error;
+      fs::remove_all(archive, error);
+      fs::remove(filler, error);
+    }
+  } cleanup{archive, filler};
+  const auto before = snapshot(archive);
+  // More WAL than fits: the archive would grow by several segments.
+  const std::string endpos = generate_wal(primary(), 3);
+
+  // Fill the filesystem up to a quarter segment.
+  struct statvfs info {};
+  ASSERT_EQ(::statvfs(small_fs.c_str(), &info), 0);
+  const std::uint64_t available = static_cast<std::uint64_t>(info.f_bavail) * info.f_frsize;
+  ASSERT_GT(available, kSegmentSize / 4);
+  write_file(filler, std::string(available - kSegmentSize / 4, 'f'));
+  ASSERT_EQ(::statvfs(small_fs.c_str(), &info), 0);
+  ASSERT_LT(static_cast<std::uint64_t>(info.f_bavail) * info.f_frsize, kSegmentSize);
+
+  const CommandResult result = run_walstream(
+      receive_args(archive, primary(), {"-S", "base", "-E", endpos}), password_env(), 60s);
+  expect_error(result, "No space left on device");
+  expect_nothing_lost(before, archive);
+}
+
+// Not in the error list of the contract's tests, but part of it: the server
+// no longer has the WAL that follows the archive.
+TEST(ReceiveDedicatedErrorTest, ServerNoLongerHasWal) {
+  PgClusterOptions options;
+  options.extra_conf = {"wal_keep_size = 0", "min_wal_size = '2MB'", "max_wal_size = '8MB'"};
+  auto primary = start_primary("gone_primary", options);
+  create_slot(*primary, "old");
+  const std::string endpos = generate_wal(*primary, 2);
+  const fs::path archive = TestEnv::unique_path("gone_archive");
+  const CommandResult made = pg_receivewal_to(archive, *primary, "old", endpos);
+  ASSERT_EQ(made.exit_code, 0) << made.describe();
+  std::uint64_t next_segno = 0;
+  for (const auto& file : list_archive(archive)) {
+    if (file.kind == FileKind::kPartial) fs::remove(archive / file.name);
+    if (file.kind == FileKind::kComplete) next_segno = std::max(next_segno, file.segno + 1);
+  }
+  // Without the slot nothing keeps that WAL: a checkpoint recycles it.
+  primary->exec("SELECT pg_drop_replication_slot('old')");
+  generate_wal(*primary, 4);
+  primary->exec("CHECKPOINT");
+  ASSERT_FALSE(fs::exists(primary->data_dir() / "pg_wal" / segment_name(1, next_segno)));
+  const auto before = snapshot(archive);
+
+  const CommandResult result =
+      run_walstream(receive_args(archive, *primary, {"-n"}), password_env(), 60s);
+  expect_error(result, format_lsn(next_segno * kSegmentSize));
+  expect_nothing_lost(before, archive);
+}
+
+TEST_F(ReceiveErrorTest, CreateSlotThenDropSlot) {
+  const fs::path dir = TestEnv::unique_path("slot_dir");
+  const std::string slot_count =
+      "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'made' AND slot_type = "
+      "'physical'";
+  CommandResult result =
+      run_walstream(receive_args(dir, primary(), {"-S", "made", "--create-slot"}), password_env());
+  EXPECT_EQ(result.exit_code, 0) << result.describe();
+  EXPECT_EQ(primary().query_value(slot_count), "1");
+  result =
+      run_walstream(receive_args(dir, primary(), {"-S", "made", "--create-slot"}), password_env());
+  EXPECT_EQ(result.exit_code, 0) << "a second --create-slot: " << result.describe();
+  result =
+      run_walstream(receive_args(dir, primary(), {"-S", "made", "--drop-slot"}), password_env());
+  EXPECT_EQ(result.exit_code, 0) << result.describe();
+  EXPECT_EQ(primary().query_value(slot_count), "0");
+}
+
+TEST_F(ReceiveErrorTest, UsageErrors) {
+  const CommandResult no_dir = run_walstream({"receive", "-h", "127.0.0.1", "-U", "r"});
+  EXPECT_EQ(no_dir.exit_code, 2) << no_dir.describe();
+  const CommandResult bad_option =
+      run_walstream({"receive", "-D", TestEnv::unique_path("usage").string(), "--no-such-option"});
+  EXPECT_EQ(bad_option.exit_code, 2) << bad_option.describe();
+}
+
+TEST_F(ReceiveErrorTest, RestoreWalMissingFileExitsNonZero) {
+  const auto segments = complete_segments(base_archive_);
+  ASSERT_GE(segments.size(), 2U);
+  const fs::path archive = TestEnv::make_dir("restore_archive");
+  const fs::path original_plain = base_archive_ / segments[0].name;
+  const fs::path original_zst = base_archive_ / segments[1].name;
+  fs::copy_file(original_plain, archive / segments[0].name);
+  const CommandResult packed =
+      run_command({"zstd", "-q", "-o", (archive / (segments[1].name + ".zst")).string(),
+                   original_zst.string()});
+  ASSERT_EQ(packed.exit_code, 0) << packed.describe();
+  const std::string history = "1\t0/3000000\tno recovery target specified\n";
+  write_file(archive / "00000002.history", history);
+  const fs::path out = TestEnv::make_dir("restore_out");
+  auto restore = [&](const std::string& name, const fs::path& target) {
+    return run_walstream({"restore-wal", archive.string(), name, target.string()}, {}, 60s);
+  };
+
+  const std::string absent = segment_name(1, segments.back().segno + 100);
+  const CommandResult missing = restore(absent, out / "missing");
+  EXPECT_NE(missing.exit_code, 0) << missing.describe();
+  EXPECT_FALSE(missing.timed_out);
+  EXPECT_FALSE(fs::exists(out / "missing"));
+  const CommandResult missing_history = restore("00000003.history", out / "missing.history");
+  EXPECT_NE(missing_history.exit_code, 0) << missing_history.describe();
+  EXPECT_FALSE(fs::exists(out / "missing.history"));
+
+  CommandResult result = restore("00000002.history", out / "history");
+  ASSERT_EQ(result.exit_code, 0) << result.describe();
+  EXPECT_EQ(read_file(out / "history"), history);
+
+  result = restore(segments[0].name, out / "plain");
+  ASSERT_EQ(result.exit_code, 0) << result.describe();
+  EXPECT_TRUE(read_file(out / "plain") == read_file(original_plain));
+
+  result = restore(segments[1].name, out / "unpacked");
+  ASSERT_EQ(result.exit_code, 0) << result.describe();
+  const std::string unpacked = read_file(out / "unpacked");
+  const std::string original = read_file(original_zst);
+  EXPECT_TRUE(unpacked == original) << first_difference(original, unpacked);
+}
+
+}  // namespace
+}  // namespace walstream::it
