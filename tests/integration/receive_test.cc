@@ -539,6 +539,37 @@ TEST(ReceiveTest, ResumesAfterWalsenderTerminated) {
   EXPECT_EQ(result.exit_code, 0) << result.describe();
   EXPECT_EQ(archive_problems(archive, segno_of(lsn)), "");
   expect_same_prefix(primary->data_dir() / "pg_wal" / segment_name(1, segno_of(lsn)), archive, lsn);
+  // The final status before exiting reported everything received as flushed.
+  EXPECT_EQ(primary->query_value("SELECT restart_lsn >= " + sql_literal(recorded) +
+                                 "::pg_lsn FROM pg_replication_slots WHERE slot_name = 'resume'"),
+            "t")
+      << primary->query_value(
+             "SELECT restart_lsn FROM pg_replication_slots WHERE slot_name = 'resume'");
+}
+
+TEST(ReceiveTest, NoLoopExitsAfterWalsenderTerminated) {
+  auto primary = start_primary("noloop_primary");
+  create_slot(*primary, "noloop");
+  const fs::path archive = TestEnv::unique_path("noloop_archive");
+  auto receiver =
+      start_walstream(receive_args(archive, *primary, {"-S", "noloop", "-n"}), password_env());
+  ASSERT_TRUE(wait_slot_active(*primary, "noloop", *receiver)) << receiver->wait(10s).describe();
+  const std::uint64_t lsn = parse_lsn(generate_wal(*primary, 2));
+  const fs::path complete = archive / segment_name(1, segno_of(lsn));
+  ASSERT_TRUE(wait_until([&] { return fs::exists(complete) || !receiver->running(); }, 30s))
+      << describe_archive(archive);
+  const auto before = snapshot(archive);
+  EXPECT_EQ(primary->query_value("SELECT pg_terminate_backend(" +
+                                 slot_active_pid(*primary, "noloop") + ")"),
+            "t");
+  const CommandResult result = receiver->wait(30s);
+  expect_error(result, "");
+  for (const auto& [name, content] : before) {
+    if (classify(name).kind == FileKind::kComplete) {
+      EXPECT_TRUE(fs::exists(archive / name) && read_file(archive / name) == content) << name;
+    }
+  }
+  EXPECT_EQ(archive_problems(archive, segno_of(lsn)), "");
 }
 
 // --- d. synchronous standby -------------------------------------------------
@@ -612,7 +643,7 @@ TEST(ReceiveTest, SynchronousStandbyBlocksCommitsWhileStopped) {
   // No commit may wait when the receiver stops: release it first.
   primary->exec("ALTER SYSTEM RESET synchronous_standby_names");
   primary->exec("SELECT pg_reload_conf()");
-  const CommandResult result = stop_receiver(*receiver);
+  const CommandResult result = stop_receiver(*receiver, SIGTERM);
   EXPECT_EQ(result.exit_code, 0) << result.describe();
 }
 
