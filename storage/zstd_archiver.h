@@ -14,6 +14,8 @@
 #include <string>
 #include <thread>
 
+#include "protocol/bytes.h"
+
 namespace walstream::storage {
 
 // Compresses dir/name into dir/name.zst durably, then unlinks dir/name.
@@ -27,7 +29,13 @@ void decompress_file(const std::filesystem::path& source, const std::filesystem:
 
 // Size of the content of a .zst file as recorded in its frame header, or
 // nullopt if the frame does not record it.
+// Throws walstream::Error (kIo) if the file does not start with a zstd frame.
 std::optional<std::uint64_t> zstd_content_size(const std::filesystem::path& file);
+
+// Decompresses the beginning of a .zst file into `out` (e.g. a segment's first
+// page) without decompressing the rest; returns the bytes produced, fewer than
+// out.size() only if the content is shorter. Throws on corrupt input.
+std::size_t decompress_prefix(const std::filesystem::path& file, MutableByteView out);
 
 class ZstdArchiver {
  public:

@@ -1,0 +1,224 @@
+#include "storage/archive_scan.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <map>
+#include <set>
+#include <system_error>
+#include <tuple>
+
+#include "protocol/error.h"
+#include "protocol/wal_page.h"
+#include "storage/file_util.h"
+#include "storage/zstd_archiver.h"
+
+namespace walstream::storage {
+
+namespace {
+
+namespace fs = std::filesystem;
+using protocol::SegmentNo;
+using protocol::TimelineId;
+
+constexpr std::size_t kSegmentNameLength = 24;
+constexpr std::string_view kHistorySuffix = ".history";
+
+// Sort rank at equal (segno, timeline): complete first, then compressed
+// (same contents), then the partial that is still being written.
+int state_rank(SegmentState state) {
+  switch (state) {
+    case SegmentState::kComplete:
+      return 0;
+    case SegmentState::kCompressed:
+      return 1;
+    case SegmentState::kPartial:
+      return 2;
+  }
+  return 3;
+}
+
+bool is_upper_hex(std::string_view text) {
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); });
+}
+
+std::optional<TimelineId> parse_history_name(std::string_view name) {
+  if (name.size() != 8 + kHistorySuffix.size() || !name.ends_with(kHistorySuffix)) {
+    return std::nullopt;
+  }
+  std::string_view hex = name.substr(0, 8);
+  if (!is_upper_hex(hex)) return std::nullopt;
+  return static_cast<TimelineId>(std::stoul(std::string(hex), nullptr, 16));
+}
+
+[[noreturn]] void throw_invalid_segment(const std::string& name, const std::string& reason) {
+  throw Error(ErrorKind::kIo,
+              "file \"" + name + "\" in the archive is not a valid WAL segment: " + reason,
+              "move it out of the archive directory; walstream never overwrites a complete "
+              "segment");
+}
+
+// The first page of a plain segment file.
+std::size_t read_first_page(const fs::path& path, MutableByteView page) {
+  int raw_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (raw_fd < 0) throw_io_error("open file", path, errno);
+  UniqueFd fd(raw_fd);
+  std::size_t have = 0;
+  while (have < page.size()) {
+    ssize_t n = ::pread(fd.get(), page.data() + have, page.size() - have, static_cast<off_t>(have));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_io_error("read file", path, errno);
+    }
+    if (n == 0) break;
+    have += static_cast<std::size_t>(n);
+  }
+  return have;
+}
+
+// Checks a complete or compressed segment; sets `system_id` from the first one.
+void check_segment(const fs::path& dir, const ArchivedSegment& segment, std::uint64_t segment_size,
+                   std::optional<std::uint64_t>& system_id) {
+  const fs::path path = dir / segment.file_name;
+  std::array<std::byte, protocol::kWalPageSize> page{};
+  std::size_t have = 0;
+  if (segment.state == SegmentState::kComplete) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) throw_io_error("stat file", path, errno);
+    if (static_cast<std::uint64_t>(st.st_size) != segment_size) {
+      throw_invalid_segment(segment.file_name, "it has " + std::to_string(st.st_size) +
+                                                   " bytes, expected " +
+                                                   std::to_string(segment_size));
+    }
+    have = read_first_page(path, page);
+  } else {
+    std::optional<std::uint64_t> content_size;
+    try {
+      content_size = zstd_content_size(path);
+    } catch (const Error&) {
+      throw_invalid_segment(segment.file_name, "not a zstd-compressed file");
+    }
+    if (!content_size) {
+      throw_invalid_segment(segment.file_name, "its zstd frame does not record the content size");
+    }
+    if (*content_size != segment_size) {
+      throw_invalid_segment(segment.file_name, "it holds " + std::to_string(*content_size) +
+                                                   " bytes, expected " +
+                                                   std::to_string(segment_size));
+    }
+    try {
+      have = decompress_prefix(path, page);
+    } catch (const Error& e) {
+      throw_invalid_segment(segment.file_name, e.what());
+    }
+  }
+  std::string problem = protocol::check_segment_first_page(ByteView(page).first(have),
+                                                           segment.segno, segment_size, system_id);
+  if (!problem.empty()) throw_invalid_segment(segment.file_name, problem);
+  if (!system_id) {
+    system_id = protocol::parse_long_page_header(ByteView(page).first(have))->system_id;
+  }
+}
+
+}  // namespace
+
+ArchiveContents scan_archive(const fs::path& dir, std::uint64_t segment_size) {
+  ArchiveContents contents;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) throw_io_error("open directory", dir, ec.value());
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    const std::string name = it->path().filename().string();
+    // Directories and sockets are not ours; symlinks to files are followed.
+    std::error_code type_ec;
+    if (!it->is_regular_file(type_ec)) continue;
+
+    if (auto tli = parse_history_name(name)) {
+      contents.history_files.push_back(*tli);
+      continue;
+    }
+    if (name.size() < kSegmentNameLength) continue;
+    auto parsed =
+        protocol::parse_wal_segment_file_name(std::string_view(name).substr(0, 24), segment_size);
+    if (!parsed) continue;
+    std::string_view suffix = std::string_view(name).substr(kSegmentNameLength);
+    SegmentState state;
+    if (suffix.empty()) {
+      state = SegmentState::kComplete;
+    } else if (suffix == ".partial") {
+      state = SegmentState::kPartial;
+    } else if (suffix == ".zst") {
+      state = SegmentState::kCompressed;
+    } else {
+      continue;  // .zst.tmp, *.tmp and the like: leftovers of an interrupted step
+    }
+    contents.segments.push_back(ArchivedSegment{name, parsed->timeline, parsed->segno, state});
+  }
+  if (ec) throw_io_error("read directory", dir, ec.value());
+
+  std::sort(contents.segments.begin(), contents.segments.end(),
+            [](const ArchivedSegment& a, const ArchivedSegment& b) {
+              return std::tuple(a.segno, a.timeline, state_rank(a.state)) <
+                     std::tuple(b.segno, b.timeline, state_rank(b.state));
+            });
+  std::sort(contents.history_files.begin(), contents.history_files.end());
+
+  // In segment order, so the oldest segment defines the system identifier.
+  for (const ArchivedSegment& segment : contents.segments) {
+    if (segment.state == SegmentState::kPartial) continue;
+    check_segment(dir, segment, segment_size, contents.system_id);
+  }
+  return contents;
+}
+
+std::optional<StreamStart> streaming_start(const ArchiveContents& contents,
+                                           std::uint64_t segment_size) {
+  // Highest by segno, then timeline, then complete over partial.
+  const ArchivedSegment* best = nullptr;
+  auto key = [](const ArchivedSegment& s) {
+    return std::tuple(s.segno, s.timeline, s.state != SegmentState::kPartial);
+  };
+  for (const ArchivedSegment& segment : contents.segments) {
+    if (best == nullptr || key(segment) > key(*best)) best = &segment;
+  }
+  if (best == nullptr) return std::nullopt;
+  const SegmentNo segno = best->state == SegmentState::kPartial ? best->segno : best->segno + 1;
+  return StreamStart{protocol::segment_start_lsn(segno, segment_size), best->timeline};
+}
+
+std::vector<std::string> find_holes(const ArchiveContents& contents, std::uint64_t segment_size) {
+  std::map<TimelineId, std::set<SegmentNo>> by_timeline;
+  for (const ArchivedSegment& segment : contents.segments) {
+    by_timeline[segment.timeline].insert(segment.segno);
+  }
+  std::vector<std::string> holes;
+  std::optional<SegmentNo> previous_highest;
+  for (const auto& [timeline, segnos] : by_timeline) {
+    const SegmentNo lowest = *segnos.begin();
+    const SegmentNo highest = *segnos.rbegin();
+    // A timeline continues the one before it at the latest with the segment
+    // after that one's last (the switch segment itself is fetched again).
+    if (previous_highest && lowest > *previous_highest + 1) {
+      for (SegmentNo segno = *previous_highest + 1; segno < lowest; ++segno) {
+        holes.push_back(protocol::wal_segment_file_name(timeline, segno, segment_size));
+      }
+    }
+    SegmentNo expected = lowest;
+    for (SegmentNo segno : segnos) {
+      for (; expected < segno; ++expected) {
+        holes.push_back(protocol::wal_segment_file_name(timeline, expected, segment_size));
+      }
+      expected = segno + 1;
+    }
+    previous_highest = highest;
+  }
+  return holes;
+}
+
+}  // namespace walstream::storage

@@ -1,0 +1,115 @@
+#include "storage/wal_restore.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <optional>
+#include <vector>
+
+#include "protocol/error.h"
+#include "protocol/lsn.h"
+#include "storage/file_util.h"
+#include "storage/zstd_archiver.h"
+
+namespace walstream::storage {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kTempSuffix = ".walstream-tmp";
+constexpr std::size_t kCopyChunk = 1024 * 1024;
+// The smallest segment size has the most segments per xlogid, so every
+// segment name of any size parses with it.
+constexpr std::uint64_t kMinSegmentSize = 1024 * 1024;
+
+// True if `path` exists as a regular file (following symlinks).
+bool is_file(const fs::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) return S_ISREG(st.st_mode);
+  if (errno == ENOENT || errno == ENOTDIR) return false;
+  throw_io_error("stat file", path, errno);
+}
+
+void copy_contents(const fs::path& source, const fs::path& destination) {
+  int raw_in = ::open(source.c_str(), O_RDONLY | O_CLOEXEC);
+  if (raw_in < 0) throw_io_error("open file", source, errno);
+  UniqueFd in(raw_in);
+  int raw_out = ::open(destination.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (raw_out < 0) throw_io_error("open file", destination, errno);
+  UniqueFd out(raw_out);
+
+  // copy_file_range keeps the data in the kernel (and may reflink); where it
+  // is not supported, fall back to read/write.
+  bool kernel_copy = true;
+  std::vector<std::byte> buffer;
+  for (;;) {
+    if (kernel_copy) {
+      ssize_t n = ::copy_file_range(in.get(), nullptr, out.get(), nullptr, kCopyChunk, 0);
+      if (n > 0) continue;
+      if (n == 0) break;
+      if (errno == EINTR) continue;
+      if (errno != EXDEV && errno != ENOSYS && errno != EOPNOTSUPP && errno != EINVAL &&
+          errno != EPERM) {
+        throw_io_error("copy file \"" + source.string() + "\" to", destination, errno);
+      }
+      kernel_copy = false;
+      buffer.resize(kCopyChunk);
+    }
+    ssize_t n = ::read(in.get(), buffer.data(), buffer.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_io_error("read file", source, errno);
+    }
+    if (n == 0) break;
+    write_all(out.get(), ByteView(buffer).first(static_cast<std::size_t>(n)), destination);
+  }
+  out.close(destination);
+}
+
+}  // namespace
+
+RestoreOutcome restore_wal_file(const fs::path& archive, const std::string& file_name,
+                                const fs::path& destination) {
+  if (file_name.empty() || file_name.find('/') != std::string::npos || file_name[0] == '.' ||
+      file_name.find('\0') != std::string::npos) {
+    throw Error(ErrorKind::kUsage, "invalid WAL file name \"" + file_name + "\"",
+                "pass the %f placeholder of restore_command, e.g. 000000010000000000000003");
+  }
+  const fs::path plain = archive / file_name;
+  const fs::path compressed = archive / (file_name + ".zst");
+  // Written under a temporary name and renamed: the server must never see a
+  // partially restored file under the name it asked for.
+  fs::path temporary = destination;
+  temporary += kTempSuffix;
+
+  try {
+    if (is_file(plain)) {
+      copy_contents(plain, temporary);
+    } else if (is_file(compressed)) {
+      std::optional<std::uint64_t> expected;
+      if (protocol::parse_wal_segment_file_name(file_name, kMinSegmentSize)) {
+        // A segment's size is known to the frame (walstream records it).
+        expected = zstd_content_size(compressed);
+        if (!expected) {
+          throw Error(ErrorKind::kIo, "compressed WAL segment \"" + compressed.string() +
+                                          "\" does not record its size");
+        }
+      }
+      decompress_file(compressed, temporary, expected);
+    } else {
+      return RestoreOutcome::kNotFound;
+    }
+    if (::rename(temporary.c_str(), destination.c_str()) != 0) {
+      throw_io_error("rename file \"" + temporary.string() + "\" to", destination, errno);
+    }
+  } catch (...) {
+    ::unlink(temporary.c_str());
+    throw;
+  }
+  return RestoreOutcome::kRestored;
+}
+
+}  // namespace walstream::storage
