@@ -10,6 +10,7 @@
 
 #include "protocol/error.h"
 #include "tools/clone_command.h"
+#include "tools/receive_command.h"
 
 namespace {
 
@@ -37,6 +38,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("-V,--version", "walstream 0.1.0");
   app.require_subcommand(1);
   walstream::tools::CloneCommand clone(app);
+  walstream::tools::ReceiveCommand receive(app);
+  walstream::tools::RestoreWalCommand restore_wal(app);
 
   try {
     app.parse(argc, argv);
@@ -53,6 +56,8 @@ int main(int argc, char** argv) {
 
   try {
     if (clone.selected()) return clone.run();
+    if (receive.selected()) return receive.run();
+    if (restore_wal.selected()) return restore_wal.run();
   } catch (const walstream::Error& e) {
     print_error(e.what(), e.hint());
     return e.kind() == walstream::ErrorKind::kUsage ? 2 : 1;

@@ -16,6 +16,7 @@
 #include "walreceiver/background_task.h"
 #include "walreceiver/basebackup_session.h"
 #include "walreceiver/pg_connection.h"
+#include "walreceiver/plain_wal_sink.h"
 #include "walreceiver/standby_config.h"
 #include "walreceiver/target_directory.h"
 #include "walreceiver/wal_stream_session.h"
@@ -62,6 +63,16 @@ asio::awaitable<ServerFacts> read_server_facts(PgConnection& conn) {
       protocol::show_command("data_directory_mode"), "SHOW data_directory_mode"));
   facts.data_directory_mode = static_cast<mode_t>(std::stoul(mode_text, nullptr, 8));
   co_return facts;
+}
+
+// The clone's WAL stream must end at the backup's end position, nowhere else.
+asio::awaitable<void> stream_until_stop_position(WalStreamSession& session) {
+  StreamEnd end = co_await session.run();
+  if (end.reason != StreamEndReason::kStopPosition) {
+    throw Error(ErrorKind::kConnection,
+                "the server stopped streaming WAL before the backup's end position",
+                "the primary may have been shut down or promoted; run the command again");
+  }
 }
 
 struct CloneState {
@@ -142,6 +153,7 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
   wal_options.mark_done = true;
   wal_options.sync = false;  // one syncfs at the end covers the whole clone
   storage::WalSegmentWriter wal_writer(wal_options);
+  PlainWalSink wal_sink(wal_writer);
 
   protocol::BaseBackupOptions backup_options;
   backup_options.label = options.label;
@@ -175,8 +187,8 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
     stream_options.start = protocol::segment_start(start.lsn, facts.segment_size);
     stream_options.timeline = start.timeline;
     stream_options.status_interval = options.status_interval;
-    wal_stream.emplace(*wal_conn, wal_writer, stream_options);
-    wal_task.start(wal_stream->run(), abort);
+    wal_stream.emplace(*wal_conn, wal_sink, stream_options);
+    wal_task.start(stream_until_stop_position(*wal_stream), abort);
   };
   callbacks.progress = [&](std::uint64_t bytes) {
     if (options.on_progress) options.on_progress({bytes, total_bytes, false});

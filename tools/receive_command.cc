@@ -1,0 +1,108 @@
+#include "tools/receive_command.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+#include "protocol/error.h"
+#include "storage/wal_restore.h"
+#include "tools/terminal.h"
+
+namespace walstream::tools {
+
+std::optional<int> parse_compression(const std::string& text) {
+  if (text.empty() || text == "none") return std::nullopt;
+  const std::string prefix = "zstd";
+  if (text.rfind(prefix, 0) == 0) {
+    std::string rest = text.substr(prefix.size());
+    if (rest.empty()) return 3;
+    if (rest[0] == ':') {
+      std::string level = rest.substr(1);
+      if (level.rfind("level=", 0) == 0) level = level.substr(6);
+      try {
+        std::size_t used = 0;
+        int value = std::stoi(level, &used);
+        if (used == level.size() && value >= 1 && value <= 22) return value;
+      } catch (const std::exception&) {
+      }
+    }
+  }
+  throw Error(ErrorKind::kUsage, "invalid compression \"" + text + "\"",
+              "use --compress=zstd or --compress=zstd:LEVEL with LEVEL from 1 to 22");
+}
+
+ReceiveCommand::ReceiveCommand(CLI::App& app) {
+  command_ = app.add_subcommand(
+      "receive", "Keep a durable, gap-free WAL archive by streaming (replaces pg_receivewal)");
+  auto& c = *command_;
+  c.set_help_flag("--help", "Show help");
+  c.add_option("-D,--directory", directory_, "Archive directory (created if missing)");
+  c.add_option("-d,--dbname", options_.connection.conninfo, "Connection string");
+  c.add_option("-h,--host", options_.connection.host, "Database server host or socket directory");
+  c.add_option("-p,--port", options_.connection.port, "Database server port");
+  c.add_option("-U,--username", options_.connection.user, "Connect as this role");
+  c.add_flag("-w,--no-password", options_.connection.never_prompt, "Never prompt for a password");
+  c.add_flag("-W,--password", options_.connection.force_prompt, "Prompt for a password first");
+  c.add_option("-S,--slot", slot_, "Replication slot (its flush position is reported)");
+  c.add_flag("--create-slot", options_.create_slot, "Create the slot (fine if it exists) and exit");
+  c.add_flag("--drop-slot", options_.drop_slot, "Drop the slot and exit");
+  c.add_option("-E,--endpos", endpos_, "Stop exactly at this LSN and exit 0");
+  c.add_flag("-n,--no-loop", options_.no_loop, "Exit on connection loss instead of retrying");
+  c.add_option("-s,--status-interval", status_interval_seconds_,
+               "Seconds between status packets (default 10)")
+      ->check(CLI::Range(1, 3600));
+  c.add_flag("--synchronous", options_.synchronous,
+             "Flush and report after every batch (to act as a synchronous standby)");
+  c.add_option("--compress", compress_, "Compress completed segments: zstd[:LEVEL]");
+  c.add_option("--fsync-batch-bytes", fsync_batch_bytes_,
+               "Start an fdatasync once this many bytes are unsynced (default 8 MiB)")
+      ->check(CLI::Range(std::uint64_t{8192}, std::uint64_t{1} << 30));
+  c.add_option("--fsync-batch-ms", fsync_batch_ms_,
+               "Start an fdatasync once data has waited this long (default 200)")
+      ->check(CLI::Range(1, 60000));
+  c.add_flag("-v,--verbose", verbose_, "Report each step");
+}
+
+int ReceiveCommand::run() {
+  if (verbose_) spdlog::set_level(spdlog::level::info);
+  options_.directory = directory_;
+  if (!slot_.empty()) options_.slot = slot_;
+  if (!endpos_.empty()) {
+    auto lsn = protocol::parse_lsn(endpos_);
+    if (!lsn) {
+      throw Error(ErrorKind::kUsage, "invalid end position \"" + endpos_ + "\"",
+                  "give -E/--endpos as an LSN such as 0/3000000");
+    }
+    options_.endpos = *lsn;
+  }
+  options_.zstd_level = parse_compression(compress_);
+  options_.status_interval = std::chrono::seconds(status_interval_seconds_);
+  options_.fsync_batch_bytes = fsync_batch_bytes_;
+  options_.fsync_batch_window = std::chrono::milliseconds(fsync_batch_ms_);
+  options_.connection.prompt_password = prompt_password;
+  return walreceiver::run_receive(options_);
+}
+
+RestoreWalCommand::RestoreWalCommand(CLI::App& app) {
+  command_ = app.add_subcommand(
+      "restore-wal",
+      "restore_command helper: restore-wal ARCHIVE_DIR %f %p serves plain or .zst segments");
+  auto& c = *command_;
+  c.set_help_flag("--help", "Show help");
+  c.add_option("archive", archive_, "Archive directory written by walstream receive")->required();
+  c.add_option("file", file_name_, "The WAL file PostgreSQL asks for (%f)")->required();
+  c.add_option("destination", destination_, "Where to put it (%p)")->required();
+}
+
+int RestoreWalCommand::run() {
+  auto outcome = storage::restore_wal_file(archive_, file_name_, destination_);
+  if (outcome == storage::RestoreOutcome::kNotFound) {
+    // PostgreSQL asks for files past the end of the archive as a matter of
+    // course; this is an answer, not an error.
+    std::fprintf(stderr, "walstream: \"%s\" is not in the archive\n", file_name_.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace walstream::tools

@@ -1,0 +1,38 @@
+// `walstream receive`: a durable, gap-free WAL archive kept by streaming, in
+// pg_receivewal's layout. Continues after what the directory holds, follows
+// timeline switches, reconnects with backoff, and can serve as a synchronous
+// standby (flush reported as soon as each batch is durable).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "protocol/lsn.h"
+#include "walreceiver/connection_options.h"
+
+namespace walstream::walreceiver {
+
+struct ReceiveOptions {
+  ConnectionOptions connection;
+  std::filesystem::path directory;
+  std::optional<std::string> slot;
+  bool create_slot = false;  // create -S (fine if it exists) and exit
+  bool drop_slot = false;    // drop -S and exit
+  std::optional<protocol::Lsn> endpos;
+  bool no_loop = false;
+  std::chrono::milliseconds status_interval{10'000};
+  bool synchronous = false;
+  std::optional<int> zstd_level;
+  std::uint64_t fsync_batch_bytes = 8 * 1024 * 1024;
+  std::chrono::milliseconds fsync_batch_window{200};
+  std::chrono::milliseconds max_reconnect_delay{30'000};
+};
+
+// Runs until endpos, SIGINT/SIGTERM (exit status 0) or a fatal error (throws
+// walstream::Error). Returns the exit status.
+int run_receive(const ReceiveOptions& options);
+
+}  // namespace walstream::walreceiver
