@@ -51,10 +51,9 @@ as_user "$bin/pgbench" -h "$work" -p "$port" -U postgres -i -s "$scale" -q postg
 
 # Prints "<elapsed s> <user+sys s>" of a command run as the bench user.
 timed() {
-  local out
-  out=$( { /usr/bin/time -f "%e %U %S" runuser -u "$user" -- env PGPASSWORD=bench "$@" >/dev/null 2>"$work/err"; } 2>&1 ) ||
-    { cat "$work/err" >&2; return 1; }
-  awk '{printf "%.2f %.2f\n", $1, $2 + $3}' <<<"$out"
+  /usr/bin/time -o "$work/time" -f "%e %U %S" runuser -u "$user" -- env PGPASSWORD=bench "$@" \
+    >/dev/null 2>"$work/err" || { cat "$work/err" >&2; return 1; }
+  awk '{printf "%.2f %.2f\n", $1, $2 + $3}' "$work/time"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
