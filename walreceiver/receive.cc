@@ -68,8 +68,14 @@ class Receiver {
   asio::awaitable<int> run();
   void request_stop() {
     stop_requested_ = true;
-    if (session_) session_->request_stop();
     backoff_timer_.cancel();
+    if (session_) {
+      session_->request_stop();  // makes received WAL durable, sends a final status
+    } else {
+      // Connecting or running a command: nothing received is at stake, so
+      // interrupt the wait (an unreachable host would otherwise hold us).
+      abort_.abort(std::make_exception_ptr(Error(ErrorKind::kCancelled, "interrupted")));
+    }
   }
 
  private:
@@ -298,6 +304,10 @@ asio::awaitable<int> Receiver::run() {
         start = protocol::segment_start(end.next->next_timeline_start, segment_size_);
       }
     } catch (const Error& error) {
+      if (stop_requested_ && error.kind() == ErrorKind::kCancelled) {
+        if (sink_) sink_->finish();
+        co_return 0;
+      }
       if (!is_retryable(error) || options_.no_loop || stop_requested_) throw;
       failure = std::current_exception();
       spdlog::warn("{}", error.what());
