@@ -866,7 +866,7 @@ TEST(ReceiveTest, PointInTimeRecoveryFromZstdArchive) {
 
 // One primary with slot `base` and an archive made by pg_receivewal that ends
 // with a complete segment (its .partial removed). Each test works on a copy.
-class ReceiveErrorTest : public ::testing::Test {
+class ReceiveArchiveTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     try {
@@ -912,12 +912,12 @@ class ReceiveErrorTest : public ::testing::Test {
   static fs::path base_archive_;
 };
 
-std::unique_ptr<PgCluster> ReceiveErrorTest::primary_;
-std::string ReceiveErrorTest::setup_error_;
-std::string ReceiveErrorTest::end_lsn_;
-fs::path ReceiveErrorTest::base_archive_;
+std::unique_ptr<PgCluster> ReceiveArchiveTest::primary_;
+std::string ReceiveArchiveTest::setup_error_;
+std::string ReceiveArchiveTest::end_lsn_;
+fs::path ReceiveArchiveTest::base_archive_;
 
-TEST_F(ReceiveErrorTest, UnknownSlot) {
+TEST_F(ReceiveArchiveTest, UnknownSlot) {
   const fs::path archive = copy_archive();
   const auto before = snapshot(archive);
   const CommandResult result = run_walstream(
@@ -926,7 +926,7 @@ TEST_F(ReceiveErrorTest, UnknownSlot) {
   expect_nothing_lost(before, archive);
 }
 
-TEST_F(ReceiveErrorTest, ArchiveWithHole) {
+TEST_F(ReceiveArchiveTest, ArchiveWithHole) {
   const fs::path archive = copy_archive();
   const auto segments = complete_segments(archive);
   ASSERT_GE(segments.size(), 3U) << describe_archive(archive);
@@ -939,7 +939,7 @@ TEST_F(ReceiveErrorTest, ArchiveWithHole) {
   expect_nothing_lost(before, archive);
 }
 
-TEST_F(ReceiveErrorTest, NonWalFileWithWalName) {
+TEST_F(ReceiveArchiveTest, NonWalFileWithWalName) {
   const fs::path archive = copy_archive();
   const auto segments = complete_segments(archive);
   ASSERT_FALSE(segments.empty()) << describe_archive(archive);
@@ -955,7 +955,7 @@ TEST_F(ReceiveErrorTest, NonWalFileWithWalName) {
   expect_nothing_lost(before, archive);
 }
 
-TEST_F(ReceiveErrorTest, UnwritableDirectory) {
+TEST_F(ReceiveArchiveTest, UnwritableDirectory) {
   const fs::path archive = copy_archive();
   const auto before = snapshot(archive);
   fs::permissions(archive, fs::perms(0500));
@@ -967,7 +967,7 @@ TEST_F(ReceiveErrorTest, UnwritableDirectory) {
   expect_nothing_lost(before, archive);
 }
 
-TEST_F(ReceiveErrorTest, DiskFull) {
+TEST_F(ReceiveArchiveTest, DiskFull) {
   const fs::path small_fs = TestEnv::small_fs_dir();
   if (small_fs.empty()) GTEST_SKIP() << "no small tmpfs (the tests must start as root)";
   const fs::path archive = copy_archive(small_fs);
@@ -1022,13 +1022,13 @@ TEST(ReceiveDedicatedErrorTest, ServerNoLongerHasWal) {
   ASSERT_FALSE(fs::exists(primary->data_dir() / "pg_wal" / segment_name(1, next_segno)));
   const auto before = snapshot(archive);
 
-  const CommandResult result =
-      run_walstream(receive_args(archive, *primary, {"-n"}), password_env(), 60s);
+  // Fatal even without -n: retrying cannot bring that WAL back.
+  const CommandResult result = run_walstream(receive_args(archive, *primary), password_env(), 30s);
   expect_error(result, format_lsn(next_segno * kSegmentSize));
   expect_nothing_lost(before, archive);
 }
 
-TEST_F(ReceiveErrorTest, CreateSlotThenDropSlot) {
+TEST_F(ReceiveArchiveTest, CreateSlotThenDropSlot) {
   const fs::path dir = TestEnv::unique_path("slot_dir");
   const std::string slot_count =
       "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'made' AND slot_type = "
@@ -1046,15 +1046,59 @@ TEST_F(ReceiveErrorTest, CreateSlotThenDropSlot) {
   EXPECT_EQ(primary().query_value(slot_count), "0");
 }
 
-TEST_F(ReceiveErrorTest, UsageErrors) {
+TEST_F(ReceiveArchiveTest, UsageErrors) {
   const CommandResult no_dir = run_walstream({"receive", "-h", "127.0.0.1", "-U", "r"});
   EXPECT_EQ(no_dir.exit_code, 2) << no_dir.describe();
   const CommandResult bad_option =
       run_walstream({"receive", "-D", TestEnv::unique_path("usage").string(), "--no-such-option"});
   EXPECT_EQ(bad_option.exit_code, 2) << bad_option.describe();
+  const CommandResult bad_compression =
+      run_walstream({"receive", "-D", TestEnv::unique_path("usage").string(), "--compress=lz4"});
+  EXPECT_EQ(bad_compression.exit_code, 2) << bad_compression.describe();
 }
 
-TEST_F(ReceiveErrorTest, RestoreWalMissingFileExitsNonZero) {
+TEST_F(ReceiveArchiveTest, EndposAtSegmentBoundary) {
+  // Background WAL (running-xacts records) may slip in after the switch: retry.
+  std::string endpos;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    primary().exec("CREATE TABLE IF NOT EXISTS filler (id bigserial, pad text)");
+    primary().exec("INSERT INTO filler (pad) SELECT 'boundary' FROM generate_series(1, 100)");
+    primary().exec("SELECT pg_switch_wal()");
+    endpos = flush_lsn(primary());
+    if (offset_in_segment(parse_lsn(endpos)) == 0) break;
+  }
+  const std::uint64_t end = parse_lsn(endpos);
+  ASSERT_EQ(offset_in_segment(end), 0U) << endpos;
+  const fs::path archive = copy_archive();
+  const CommandResult result = receive_to(archive, primary(), "base", endpos);
+  ASSERT_EQ(result.exit_code, 0) << result.describe();
+  // Ends with the segment before the boundary, complete, as the server has it.
+  const std::string last = segment_name(1, segno_of(end) - 1);
+  ASSERT_TRUE(fs::exists(archive / last)) << describe_archive(archive);
+  EXPECT_TRUE(read_file(archive / last) == read_file(primary().data_dir() / "pg_wal" / last));
+  EXPECT_EQ(archive_problems(archive, segno_of(end) - 1), "");
+  for (const auto& file : list_archive(archive)) {
+    EXPECT_LT(file.segno, segno_of(end)) << file.name << " is past the end position " << endpos;
+  }
+}
+
+TEST_F(ReceiveArchiveTest, ApplicationNameFromConnectionString) {
+  create_slot(primary(), "named");
+  const fs::path archive = TestEnv::unique_path("named_archive");
+  auto receiver = start_walstream({"receive", "-D", archive.string(), "-S", "named", "-d",
+                                   "host=127.0.0.1 port=" + std::to_string(primary().port()) +
+                                       " user=r application_name=archiver_one"},
+                                  password_env());
+  ASSERT_TRUE(wait_slot_active(primary(), "named", *receiver)) << receiver->wait(10s).describe();
+  EXPECT_EQ(primary().query_value("SELECT application_name FROM pg_stat_replication WHERE pid = " +
+                                  slot_active_pid(primary(), "named")),
+            "archiver_one");
+  const CommandResult result = stop_receiver(*receiver);
+  EXPECT_EQ(result.exit_code, 0) << result.describe();
+  primary().exec("SELECT pg_drop_replication_slot('named')");
+}
+
+TEST_F(ReceiveArchiveTest, RestoreWalMissingFileExitsNonZero) {
   const auto segments = complete_segments(base_archive_);
   ASSERT_GE(segments.size(), 2U);
   const fs::path archive = TestEnv::make_dir("restore_archive");
