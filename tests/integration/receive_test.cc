@@ -1082,6 +1082,38 @@ TEST_F(ReceiveArchiveTest, EndposAtSegmentBoundary) {
   }
 }
 
+// What SIGKILL during compression leaves: the completed segment NAME and a
+// half-written NAME.zst.tmp. The next run must finish the job.
+TEST_F(ReceiveArchiveTest, CompressesSegmentLeftByKilledCompression) {
+  const fs::path archive = copy_archive();
+  const auto segments = complete_segments(archive);
+  ASSERT_GE(segments.size(), 2U);
+  for (std::size_t i = 0; i + 1 < segments.size(); ++i) {
+    const fs::path plain = archive / segments[i].name;
+    const CommandResult packed =
+        run_command({"zstd", "-q", "--rm", "-o", plain.string() + ".zst", plain.string()});
+    ASSERT_EQ(packed.exit_code, 0) << packed.describe();
+  }
+  const std::string left = segments.back().name;
+  const std::string original = read_file(archive / left);
+  const CommandResult half = run_command({"zstd", "-q", "-c", (archive / left).string()});
+  ASSERT_EQ(half.exit_code, 0);
+  write_file(archive / (left + ".zst.tmp"), half.out.substr(0, half.out.size() / 2));
+
+  const CommandResult result = run_walstream(
+      receive_args(archive, primary(), {"-S", "base", "-E", end_lsn_, "--compress=zstd"}),
+      password_env(), 60s);
+  ASSERT_EQ(result.exit_code, 0) << result.describe();
+  EXPECT_FALSE(fs::exists(archive / (left + ".zst.tmp"))) << describe_archive(archive);
+  EXPECT_FALSE(fs::exists(archive / left)) << left << " was left uncompressed\n"
+                                           << describe_archive(archive);
+  const fs::path restored = TestEnv::unique_path("restored");
+  const CommandResult restore =
+      run_walstream({"restore-wal", archive.string(), left, restored.string()}, {}, 60s);
+  ASSERT_EQ(restore.exit_code, 0) << restore.describe();
+  EXPECT_TRUE(read_file(restored) == original);
+}
+
 TEST_F(ReceiveArchiveTest, ApplicationNameFromConnectionString) {
   create_slot(primary(), "named");
   const fs::path archive = TestEnv::unique_path("named_archive");
