@@ -102,6 +102,10 @@ void DurableWalSink::make_durable() {
   syncer_->drain();
 }
 
+void DurableWalSink::compress_existing(const std::string& segment_name) {
+  if (archiver_) archiver_->enqueue(segment_name);
+}
+
 void DurableWalSink::end_timeline() {
   make_durable();
   writer_->finish(storage::WalSegmentWriter::FinishMode::kKeepPartial);

@@ -55,6 +55,9 @@ class DurableWalSink : public WalSink {
   std::optional<TimePoint> next_batch_deadline() const override;
   void make_durable() override;
 
+  // Queues an already complete segment for compression (one a crash left
+  // uncompressed); no-op without --compress.
+  void compress_existing(const std::string& segment_name);
   // The timeline ended: make its last segment durable and leave it .partial.
   void end_timeline();
   // Waits for the background threads and rethrows their failure, if any.

@@ -60,6 +60,20 @@ void write_history_file(const fs::path& dir, const protocol::TimelineHistoryFile
   storage::durable_rename(temp_path, final_path);
 }
 
+// NAME.zst.tmp files are compressions a crash interrupted; their segments
+// are compressed again.
+void remove_stale_temporary_files(const fs::path& dir) {
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() > 8 && name.ends_with(".zst.tmp")) {
+      std::error_code ec;
+      fs::remove(entry.path(), ec);
+      if (ec) storage::throw_io_error("remove file", entry.path(), ec.value());
+      spdlog::info("removed \"{}\" left by an interrupted compression", name);
+    }
+  }
+}
+
 class Receiver {
  public:
   Receiver(const ReceiveOptions& options, asio::io_context& io, AbortSignal& abort)
@@ -179,12 +193,19 @@ asio::awaitable<void> Receiver::prepare(PgConnection& conn) {
   sink_options.batch_bytes = options_.fsync_batch_bytes;
   sink_options.batch_window = options_.fsync_batch_window;
   sink_options.zstd_level = options_.zstd_level;
+  if (options_.zstd_level) remove_stale_temporary_files(options_.directory);
   sink_ = std::make_unique<DurableWalSink>(
       sink_options, io_.get_executor(),
       [this] {
         if (session_) session_->flush_advanced();
       },
       [this](std::exception_ptr error) { abort_.abort(error); });
+  // A crash between a segment's rename and its compression leaves it plain.
+  for (const auto& segment : contents.segments) {
+    if (segment.state == storage::SegmentState::kComplete) {
+      sink_->compress_existing(segment.file_name);
+    }
+  }
 }
 
 asio::awaitable<protocol::Lsn> Receiver::start_position(PgConnection& conn, TimelineId* timeline) {

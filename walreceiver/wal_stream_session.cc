@@ -165,11 +165,16 @@ asio::awaitable<StreamEnd> WalStreamSession::run() {
     co_await connection_.wait_readable(deadline);
   }
 
-  // The server ended its side. Answer with our CopyDone (the server waits for
-  // it when a timeline ended); a result set then follows if it did.
-  if (still_sending) co_await connection_.put_copy_end();
+  // The server ended its side, with CopyDone (libpq then reports COPY_IN:
+  // answer with our CopyDone, the server waits for it when a timeline ended)
+  // or with an error (raised by to_result_set). A result set follows if the
+  // timeline ended.
   std::optional<protocol::TimelineSwitch> next;
   while (PgResult result = co_await connection_.next_result()) {
+    if (PQresultStatus(result.get()) == PGRES_COPY_IN) {
+      co_await connection_.put_copy_end();
+      continue;
+    }
     protocol::ResultSet set = connection_.to_result_set(result, "START_REPLICATION");
     if (PQresultStatus(result.get()) == PGRES_TUPLES_OK && !set.rows.empty()) {
       next = protocol::parse_timeline_switch(set);
