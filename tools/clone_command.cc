@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "protocol/error.h"
+#include "tools/connection_flags.h"
 #include "tools/terminal.h"
 
 namespace walstream::tools {
@@ -38,12 +39,7 @@ CloneCommand::CloneCommand(CLI::App& app) {
   auto& c = *command_;
   c.set_help_flag("--help", "Show help");
   c.add_option("-D,--pgdata", pgdata_, "Target directory (must be absent or empty)")->required();
-  c.add_option("-d,--dbname", options_.connection.conninfo, "Connection string");
-  c.add_option("-h,--host", options_.connection.host, "Database server host or socket directory");
-  c.add_option("-p,--port", options_.connection.port, "Database server port");
-  c.add_option("-U,--username", options_.connection.user, "Connect as this role");
-  c.add_flag("-w,--no-password", options_.connection.never_prompt, "Never prompt for a password");
-  c.add_flag("-W,--password", options_.connection.force_prompt, "Prompt for a password first");
+  add_connection_flags(c, options_.connection);
   c.add_option("-S,--slot", slot_, "Replication slot to use (named in the standby config)");
   c.add_flag("-C,--create-slot", options_.create_slot,
              "Create the slot (-S) before the backup starts");
@@ -71,7 +67,6 @@ int CloneCommand::run() {
   options_.sync = !no_sync_;
   options_.write_standby_config = !no_standby_config_;
   options_.status_interval = std::chrono::seconds(status_interval_seconds_);
-  options_.connection.prompt_password = prompt_password;
   ProgressPrinter printer;
   if (progress_) {
     options_.on_progress = [&printer](const walreceiver::CloneProgress& p) { printer.update(p); };

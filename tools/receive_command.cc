@@ -6,7 +6,7 @@
 
 #include "protocol/error.h"
 #include "storage/wal_restore.h"
-#include "tools/terminal.h"
+#include "tools/connection_flags.h"
 
 namespace walstream::tools {
 
@@ -37,12 +37,7 @@ ReceiveCommand::ReceiveCommand(CLI::App& app) {
   auto& c = *command_;
   c.set_help_flag("--help", "Show help");
   c.add_option("-D,--directory", directory_, "Archive directory (created if missing)");
-  c.add_option("-d,--dbname", options_.connection.conninfo, "Connection string");
-  c.add_option("-h,--host", options_.connection.host, "Database server host or socket directory");
-  c.add_option("-p,--port", options_.connection.port, "Database server port");
-  c.add_option("-U,--username", options_.connection.user, "Connect as this role");
-  c.add_flag("-w,--no-password", options_.connection.never_prompt, "Never prompt for a password");
-  c.add_flag("-W,--password", options_.connection.force_prompt, "Prompt for a password first");
+  add_connection_flags(c, options_.connection);
   c.add_option("-S,--slot", slot_, "Replication slot (its flush position is reported)");
   c.add_flag("--create-slot", options_.create_slot, "Create the slot (fine if it exists) and exit");
   c.add_flag("--drop-slot", options_.drop_slot, "Drop the slot and exit");
@@ -79,7 +74,6 @@ int ReceiveCommand::run() {
   options_.status_interval = std::chrono::seconds(status_interval_seconds_);
   options_.fsync_batch_bytes = fsync_batch_bytes_;
   options_.fsync_batch_window = std::chrono::milliseconds(fsync_batch_ms_);
-  options_.connection.prompt_password = prompt_password;
   return walreceiver::run_receive(options_);
 }
 

@@ -17,6 +17,7 @@
 #include "walreceiver/basebackup_session.h"
 #include "walreceiver/pg_connection.h"
 #include "walreceiver/plain_wal_sink.h"
+#include "walreceiver/server_facts.h"
 #include "walreceiver/standby_config.h"
 #include "walreceiver/target_directory.h"
 #include "walreceiver/wal_stream_session.h"
@@ -26,9 +27,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using protocol::ServerVersion;
-
-constexpr int kOldestMajor = 11;
-constexpr int kNewestMajor = 18;
 
 // What the server told us before the backup starts.
 struct ServerFacts {
@@ -41,27 +39,10 @@ struct ServerFacts {
 asio::awaitable<ServerFacts> read_server_facts(PgConnection& conn) {
   ServerFacts facts;
   facts.version = conn.server_version();
-  int major = facts.version.major();
-  if (major < kOldestMajor || major > kNewestMajor) {
-    throw Error(ErrorKind::kConnection,
-                "server version " + std::to_string(facts.version.number) + " is not supported",
-                "walstream supports PostgreSQL " + std::to_string(kOldestMajor) + " to " +
-                    std::to_string(kNewestMajor));
-  }
-  facts.identity = protocol::parse_identify_system(
-      co_await conn.exec(protocol::identify_system_command(), "IDENTIFY_SYSTEM"));
-  if (facts.identity.dbname) {
-    throw Error(ErrorKind::kUsage, "the connection is database-specific",
-                "remove replication=database from the connection string");
-  }
-  std::string segment_text = protocol::parse_show(
-      co_await conn.exec(protocol::show_command("wal_segment_size"), "SHOW wal_segment_size"));
-  auto segment_size = protocol::parse_wal_segment_size(segment_text);
-  if (!segment_size) throw ProtocolError("invalid wal_segment_size \"" + segment_text + "\"");
-  facts.segment_size = *segment_size;
-  std::string mode_text = protocol::parse_show(co_await conn.exec(
-      protocol::show_command("data_directory_mode"), "SHOW data_directory_mode"));
-  facts.data_directory_mode = static_cast<mode_t>(std::stoul(mode_text, nullptr, 8));
+  check_supported_version(facts.version);
+  facts.identity = co_await identify_system(conn);
+  facts.segment_size = co_await read_wal_segment_size(conn);
+  facts.data_directory_mode = co_await read_data_directory_mode(conn);
   co_return facts;
 }
 
@@ -90,8 +71,7 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
   // The WAL connection is opened before the backup starts so that a refusal
   // (max_wal_senders, pg_hba.conf) is found before any checkpoint or file.
   auto wal_conn = co_await PgConnection::connect(options.connection, abort);
-  auto wal_identity = protocol::parse_identify_system(
-      co_await wal_conn->exec(protocol::identify_system_command(), "IDENTIFY_SYSTEM"));
+  auto wal_identity = co_await identify_system(*wal_conn);
   if (wal_identity.system_id != facts.identity.system_id) {
     throw Error(ErrorKind::kConnection, "the two connections reached different database systems",
                 "point -h/-d at a single server");

@@ -19,6 +19,7 @@
 #include "storage/file_util.h"
 #include "walreceiver/durable_wal_sink.h"
 #include "walreceiver/pg_connection.h"
+#include "walreceiver/server_facts.h"
 #include "walreceiver/wal_stream_session.h"
 
 namespace walstream::walreceiver {
@@ -27,9 +28,6 @@ namespace {
 namespace fs = std::filesystem;
 using protocol::Lsn;
 using protocol::TimelineId;
-
-constexpr int kOldestMajor = 11;
-constexpr int kNewestMajor = 18;
 
 // Connection-level trouble is retried; anything about the data or the disk
 // is not (an fsync failure in particular must never be retried).
@@ -138,17 +136,8 @@ asio::awaitable<int> Receiver::slot_action(PgConnection& conn) {
 // holds and whether the two belong together.
 asio::awaitable<void> Receiver::prepare(PgConnection& conn) {
   version_ = conn.server_version();
-  if (version_.major() < kOldestMajor || version_.major() > kNewestMajor) {
-    throw Error(ErrorKind::kUsage,
-                "server version " + std::to_string(version_.number) + " is not supported",
-                "walstream supports PostgreSQL 11 to 18");
-  }
-  auto identity = protocol::parse_identify_system(
-      co_await conn.exec(protocol::identify_system_command(), "IDENTIFY_SYSTEM"));
-  if (identity.dbname) {
-    throw Error(ErrorKind::kUsage, "the connection is database-specific",
-                "remove replication=database from the connection string");
-  }
+  check_supported_version(version_);
+  auto identity = co_await identify_system(conn);
   if (sink_ && identity.system_id != identity_.system_id) {
     throw Error(ErrorKind::kConnection,
                 "the server's system identifier changed from " +
@@ -159,11 +148,7 @@ asio::awaitable<void> Receiver::prepare(PgConnection& conn) {
   identity_ = identity;
   if (sink_) co_return;
 
-  std::string size_text = protocol::parse_show(
-      co_await conn.exec(protocol::show_command("wal_segment_size"), "SHOW wal_segment_size"));
-  auto segment_size = protocol::parse_wal_segment_size(size_text);
-  if (!segment_size) throw ProtocolError("invalid wal_segment_size \"" + size_text + "\"");
-  segment_size_ = *segment_size;
+  segment_size_ = co_await read_wal_segment_size(conn);
 
   auto contents = storage::scan_archive(options_.directory, segment_size_);
   if (contents.system_id && *contents.system_id != identity_.system_id) {
