@@ -47,6 +47,9 @@ CloneCommand::CloneCommand(CLI::App& app) {
       ->check(CLI::IsMember({"fast", "spread"}));
   c.add_option("-l,--label", options_.label, "Backup label");
   c.add_option("-r,--max-rate", max_rate_, "Server-side transfer limit in kB/s (suffix M: MB/s)");
+  c.add_option("-T,--tablespace-mapping", tablespace_mappings_,
+               "Relocate a tablespace: OLDDIR=NEWDIR (repeatable)");
+  c.add_option("--waldir", waldir_, "Put pg_wal here (absolute path; pg_wal becomes a symlink)");
   c.add_flag("-P,--progress", progress_, "Show progress");
   c.add_flag("-N,--no-sync", no_sync_, "Do not wait for the clone to be safely on disk");
   c.add_flag("--no-standby-config", no_standby_config_,
@@ -64,6 +67,8 @@ int CloneCommand::run() {
   options_.checkpoint =
       checkpoint_ == "spread" ? protocol::CheckpointMode::kSpread : protocol::CheckpointMode::kFast;
   if (!max_rate_.empty()) options_.max_rate_kbps = parse_max_rate(max_rate_);
+  for (const auto& spec : tablespace_mappings_) options_.tablespace_mapping.add(spec);
+  if (!waldir_.empty()) options_.waldir = waldir_;
   options_.sync = !no_sync_;
   options_.write_standby_config = !no_standby_config_;
   options_.status_interval = std::chrono::seconds(status_interval_seconds_);

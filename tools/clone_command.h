@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
 
 #include "walreceiver/clone.h"
 
@@ -23,6 +24,8 @@ class CloneCommand {
   std::string slot_;
   std::string checkpoint_ = "fast";
   std::string max_rate_;
+  std::vector<std::string> tablespace_mappings_;
+  std::string waldir_;
   bool progress_ = false;
   bool no_sync_ = false;
   bool no_standby_config_ = false;

@@ -58,8 +58,33 @@ asio::awaitable<void> stream_until_stop_position(WalStreamSession& session) {
 
 struct CloneState {
   std::optional<std::string> created_slot;  // a permanent slot made with -C
-  std::vector<fs::path> tablespace_dirs;    // where tablespaces were extracted
+  // Where tablespaces are extracted (after -T); removed again on failure.
+  std::vector<std::unique_ptr<TargetDirectory>> tablespace_dirs;
+  TargetDirectory* waldir = nullptr;  // --waldir, owned by run_clone
 };
+
+// pg_wal and pg_wal/archive_status, the directories WAL streaming writes to
+// while the backup still runs; with --waldir pg_wal is a symlink to it.
+fs::path make_wal_directories(const fs::path& data_dir, TargetDirectory* waldir, mode_t mode) {
+  const fs::path wal_dir = data_dir / "pg_wal";
+  std::vector<fs::path> dirs;
+  if (waldir != nullptr) {
+    waldir->create(mode);
+    if (::symlink(waldir->path().c_str(), wal_dir.c_str()) != 0) {
+      storage::throw_io_error("create symbolic link", wal_dir, errno);
+    }
+  } else {
+    dirs.push_back(wal_dir);
+  }
+  dirs.push_back(wal_dir / "archive_status");
+  for (const auto& dir : dirs) {
+    if (::mkdir(dir.c_str(), mode) != 0) storage::throw_io_error("create directory", dir, errno);
+    if (::chmod(dir.c_str(), mode) != 0) {
+      storage::throw_io_error("change permissions of directory", dir, errno);
+    }
+  }
+  return wal_dir;
+}
 
 asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& abort,
                                     TargetDirectory& target, CloneState& state) {
@@ -108,22 +133,16 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
 
   auto modes = storage::DataDirModes::from_data_directory_mode(facts.data_directory_mode);
   target.create(modes.directory);
-  const fs::path wal_dir = target.path() / "pg_wal";
-  for (const auto& dir : {wal_dir, wal_dir / "archive_status"}) {
-    if (::mkdir(dir.c_str(), modes.directory) != 0) {
-      storage::throw_io_error("create directory", dir, errno);
-    }
-    if (::chmod(dir.c_str(), modes.directory) != 0) {
-      storage::throw_io_error("change permissions of directory", dir, errno);
-    }
-  }
+  const fs::path wal_dir = make_wal_directories(target.path(), state.waldir, modes.directory);
 
   storage::BackupExtractorOptions extract;
   extract.data_dir = target.path();
   extract.modes = modes;
   extract.tar_trailer = facts.version.major() >= 15 ? protocol::TarParser::Trailer::kRequired
                                                     : protocol::TarParser::Trailer::kOptional;
-  extract.map_tablespace = [](const std::string& location) { return location; };
+  extract.map_tablespace = [&options](const std::string& location) {
+    return options.tablespace_mapping.map(location);
+  };
   storage::BackupExtractor extractor(std::move(extract));
 
   storage::WalWriterOptions wal_options;
@@ -159,8 +178,15 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
       }
     }
     if (known) total_bytes = total_kb * 1024;
+    // Like -D: each (mapped) tablespace directory must be missing or empty,
+    // and is removed again if the clone fails.
     for (const auto& ts : tablespaces) {
-      if (ts.location) state.tablespace_dirs.emplace_back(*ts.location);
+      if (!ts.location) continue;
+      auto dir = std::make_unique<TargetDirectory>(
+          options.tablespace_mapping.map(*ts.location),
+          "relocate the tablespace with -T " + *ts.location + "=NEWDIR, or empty that directory");
+      dir->create(modes.directory);
+      state.tablespace_dirs.push_back(std::move(dir));
     }
     WalStreamOptions stream_options;
     stream_options.slot = slot_name;
@@ -243,6 +269,14 @@ CloneSummary run_clone(const CloneOptions& options) {
                 "use 1 to 63 lower-case letters, digits and underscores");
   }
   TargetDirectory target(options.pgdata);
+  std::optional<TargetDirectory> waldir;
+  if (options.waldir) {
+    if (!options.waldir->is_absolute()) {
+      throw Error(ErrorKind::kUsage, "the WAL directory must be an absolute path",
+                  "give --waldir as an absolute path");
+    }
+    waldir.emplace(*options.waldir, "choose a new or empty directory with --waldir");
+  }
 
   asio::io_context io;
   AbortSignal abort;
@@ -255,6 +289,7 @@ CloneSummary run_clone(const CloneOptions& options) {
   });
 
   CloneState state;
+  if (waldir) state.waldir = &*waldir;
   CloneSummary summary;
   std::exception_ptr failure;
   asio::co_spawn(io, clone(options, abort, target, state),
@@ -270,13 +305,16 @@ CloneSummary run_clone(const CloneOptions& options) {
       spdlog::info("syncing data to disk");
       // syncfs works per filesystem; tablespaces may live on other ones.
       storage::sync_filesystem(target.path());
-      for (const auto& dir : state.tablespace_dirs) storage::sync_filesystem(dir);
+      for (const auto& dir : state.tablespace_dirs) storage::sync_filesystem(dir->path());
+      if (state.waldir != nullptr) storage::sync_filesystem(state.waldir->path());
     } catch (...) {
       failure = std::current_exception();
     }
   }
   if (failure) {
     target.remove_created();
+    for (const auto& dir : state.tablespace_dirs) dir->remove_created();
+    if (waldir) waldir->remove_created();
     if (state.created_slot) drop_slot_quietly(options.connection, *state.created_slot);
     std::rethrow_exception(failure);
   }

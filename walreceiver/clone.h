@@ -14,6 +14,7 @@
 #include "protocol/lsn.h"
 #include "protocol/replication_commands.h"
 #include "walreceiver/connection_options.h"
+#include "walreceiver/tablespace_mapping.h"
 
 namespace walstream::walreceiver {
 
@@ -35,6 +36,8 @@ struct CloneOptions {
   bool write_standby_config = true;  // false with --no-standby-config
   std::chrono::milliseconds status_interval{10'000};
   std::function<void(const CloneProgress&)> on_progress;
+  TablespaceMapping tablespace_mapping;         // -T OLDDIR=NEWDIR
+  std::optional<std::filesystem::path> waldir;  // --waldir: pg_wal becomes a symlink to it
 };
 
 struct CloneSummary {

@@ -12,7 +12,7 @@ namespace walstream::walreceiver {
 
 namespace fs = std::filesystem;
 
-TargetDirectory::TargetDirectory(fs::path path) : path_(std::move(path)) {
+TargetDirectory::TargetDirectory(fs::path path, std::string hint) : path_(std::move(path)) {
   std::error_code ec;
   auto status = fs::symlink_status(path_, ec);
   if (ec && ec != std::errc::no_such_file_or_directory) {
@@ -20,12 +20,11 @@ TargetDirectory::TargetDirectory(fs::path path) : path_(std::move(path)) {
   }
   existed_ = fs::exists(status);
   if (existed_ && !fs::is_directory(fs::status(path_, ec))) {
-    throw Error(ErrorKind::kIo, "\"" + path_.string() + "\" exists and is not a directory",
-                "choose a new or empty directory with -D");
+    throw Error(ErrorKind::kIo, "\"" + path_.string() + "\" exists and is not a directory", hint);
   }
   if (!storage::is_missing_or_empty_directory(path_)) {
     throw Error(ErrorKind::kIo, "directory \"" + path_.string() + "\" exists and is not empty",
-                "choose a new or empty directory with -D; nothing was changed");
+                hint + "; nothing was changed");
   }
 }
 

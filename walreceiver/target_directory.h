@@ -6,13 +6,16 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <string>
 
 namespace walstream::walreceiver {
 
 class TargetDirectory {
  public:
-  // Throws walstream::Error if `path` exists and is not an empty directory.
-  explicit TargetDirectory(std::filesystem::path path);
+  // Throws walstream::Error if `path` exists and is not an empty directory;
+  // `hint` says how to choose another one (which flag).
+  explicit TargetDirectory(std::filesystem::path path,
+                           std::string hint = "choose a new or empty directory with -D");
 
   // Creates the directory (and missing parents) with `mode`, or applies `mode`
   // to the existing empty one.
