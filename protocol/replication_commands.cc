@@ -255,6 +255,12 @@ std::string base_backup_command(ServerVersion version, const BaseBackupOptions& 
   }
   const int major = version.major();
   const bool new_syntax = major >= kMajorNewOptionSyntax;
+  if (!options.compression.empty() && !new_syntax) {
+    throw Error(ErrorKind::kUsage,
+                "server-side compression needs PostgreSQL 15 or later (the server is " +
+                    std::to_string(major) + ")",
+                "leave out --compress=server-...");
+  }
   const bool fast = options.checkpoint == CheckpointMode::kFast;
   const bool send_manifest = major >= kMajorManifests && options.manifest;
 
@@ -279,6 +285,13 @@ std::string base_backup_command(ServerVersion version, const BaseBackupOptions& 
     opts.emplace_back("MANIFEST 'yes'");
     if (!options.manifest_checksums.empty()) {
       opts.push_back("MANIFEST_CHECKSUMS " + quote_literal(options.manifest_checksums));
+    }
+  }
+
+  if (!options.compression.empty()) {
+    opts.push_back("COMPRESSION " + quote_literal(options.compression));
+    if (!options.compression_detail.empty()) {
+      opts.push_back("COMPRESSION_DETAIL " + quote_literal(options.compression_detail));
     }
   }
 

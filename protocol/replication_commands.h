@@ -92,6 +92,10 @@ struct BaseBackupOptions {
   std::string manifest_checksums = "CRC32C";
   bool tablespace_map = false;
   bool verify_checksums = true;
+  // Server-side compression (15+): "gzip", "lz4" or "zstd", and its detail
+  // ("level=3,workers=2"); empty for none.
+  std::string compression;
+  std::string compression_detail;
 };
 // Old space-separated syntax up to 14, parenthesized syntax from 15.
 std::string base_backup_command(ServerVersion version, const BaseBackupOptions& options);

@@ -18,11 +18,12 @@ namespace fs = std::filesystem;
 constexpr std::string_view kManifestName = "backup_manifest";
 constexpr std::string_view kManifestTempName = "backup_manifest.tmp";
 
-bool is_compressed_archive_name(std::string_view name) {
+// Server-side compression (15+) appends .gz, .lz4 or .zst to the tar name.
+std::string_view without_compression_suffix(std::string_view name) {
   for (std::string_view suffix : {".gz", ".lz4", ".zst"}) {
-    if (name.ends_with(suffix)) return true;
+    if (name.ends_with(suffix)) return name.substr(0, name.size() - suffix.size());
   }
-  return false;
+  return name;
 }
 
 // "base.tar" or "<tablespace oid>.tar".
@@ -65,10 +66,7 @@ void BackupExtractor::archive_begin(std::string_view archive_name,
                                     std::string_view tablespace_path) {
   if (parser_)
     throw ProtocolError("archive \"" + std::string(archive_name) + "\" began inside another");
-  if (is_compressed_archive_name(archive_name)) {
-    throw ProtocolError("server-side compressed archives are not supported yet");
-  }
-  if (!is_plain_archive_name(archive_name)) {
+  if (!is_plain_archive_name(without_compression_suffix(archive_name))) {
     throw ProtocolError("unexpected archive name \"" + std::string(archive_name) + "\"");
   }
 
@@ -93,17 +91,26 @@ void BackupExtractor::archive_begin(std::string_view archive_name,
   extractor_ =
       std::make_unique<DataDirExtractor>(std::move(target), options_.modes, std::move(map_link));
   parser_ = std::make_unique<protocol::TarParser>(*extractor_, options_.tar_trailer);
+  decompressor_ = make_archive_decompressor(archive_name);
   archive_bytes_ = 0;
 }
 
 void BackupExtractor::archive_data(ByteView data) {
   if (!parser_) throw ProtocolError("archive data received outside an archive");
   archive_bytes_ += data.size();
-  parser_->feed(data);
+  if (decompressor_) {
+    decompressor_->feed(data, [this](ByteView plain) { parser_->feed(plain); });
+  } else {
+    parser_->feed(data);
+  }
 }
 
 void BackupExtractor::archive_end() {
   if (!parser_) throw ProtocolError("archive end received outside an archive");
+  if (decompressor_) {
+    decompressor_->finish([this](ByteView plain) { parser_->feed(plain); });
+    decompressor_.reset();
+  }
   parser_->finish();
   parser_.reset();
   extractor_.reset();

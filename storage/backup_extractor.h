@@ -13,6 +13,7 @@
 
 #include "protocol/basebackup_stream.h"
 #include "protocol/tar.h"
+#include "storage/archive_decompressor.h"
 #include "storage/data_dir_extractor.h"
 #include "storage/file_util.h"
 
@@ -47,6 +48,7 @@ class BackupExtractor : public protocol::BackupStreamHandler {
   BackupExtractorOptions options_;
   std::unique_ptr<DataDirExtractor> extractor_;
   std::unique_ptr<protocol::TarParser> parser_;
+  std::unique_ptr<ArchiveDecompressor> decompressor_;  // server-compressed archives only
   UniqueFd manifest_file_;
   std::uint64_t bytes_done_ = 0;
   std::uint64_t archive_bytes_ = 0;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <tuple>
 
 #include "protocol/error.h"
 #include "tools/connection_flags.h"
@@ -33,6 +34,29 @@ std::uint32_t parse_max_rate(const std::string& text) {
   return static_cast<std::uint32_t>(kbps);
 }
 
+std::pair<std::string, std::string> parse_server_compression(const std::string& text) {
+  const std::string prefix = "server-";
+  std::string spec = text;
+  std::string detail;
+  if (auto colon = spec.find(':'); colon != std::string::npos) {
+    detail = spec.substr(colon + 1);
+    spec = spec.substr(0, colon);
+  }
+  if (spec.rfind(prefix, 0) == 0) {
+    std::string algorithm = spec.substr(prefix.size());
+    if (algorithm == "gzip" || algorithm == "lz4" || algorithm == "zstd") {
+      if (text.find(':') != std::string::npos && detail.empty()) {
+        throw Error(ErrorKind::kUsage, "empty compression detail in \"" + text + "\"",
+                    "write e.g. --compress=server-zstd:level=3,workers=2");
+      }
+      return {algorithm, detail};
+    }
+  }
+  throw Error(ErrorKind::kUsage, "invalid compression \"" + text + "\"",
+              "a clone is extracted as it arrives, so only server-side compression applies: "
+              "--compress=server-gzip|server-lz4|server-zstd[:DETAIL]");
+}
+
 CloneCommand::CloneCommand(CLI::App& app) {
   command_ = app.add_subcommand(
       "clone", "Make a hot standby of a primary in one command (pg_basebackup -X stream -R)");
@@ -50,6 +74,8 @@ CloneCommand::CloneCommand(CLI::App& app) {
   c.add_option("-T,--tablespace-mapping", tablespace_mappings_,
                "Relocate a tablespace: OLDDIR=NEWDIR (repeatable)");
   c.add_option("--waldir", waldir_, "Put pg_wal here (absolute path; pg_wal becomes a symlink)");
+  c.add_option("--compress", compress_,
+               "Server-side compression (15+): server-gzip|server-lz4|server-zstd[:DETAIL]");
   c.add_flag("-P,--progress", progress_, "Show progress");
   c.add_flag("-N,--no-sync", no_sync_, "Do not wait for the clone to be safely on disk");
   c.add_flag("--no-standby-config", no_standby_config_,
@@ -69,6 +95,10 @@ int CloneCommand::run() {
   if (!max_rate_.empty()) options_.max_rate_kbps = parse_max_rate(max_rate_);
   for (const auto& spec : tablespace_mappings_) options_.tablespace_mapping.add(spec);
   if (!waldir_.empty()) options_.waldir = waldir_;
+  if (!compress_.empty() && compress_ != "none") {
+    std::tie(options_.server_compression, options_.server_compression_detail) =
+        parse_server_compression(compress_);
+  }
   options_.sync = !no_sync_;
   options_.write_standby_config = !no_standby_config_;
   options_.status_interval = std::chrono::seconds(status_interval_seconds_);

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "walreceiver/clone.h"
@@ -26,6 +27,7 @@ class CloneCommand {
   std::string max_rate_;
   std::vector<std::string> tablespace_mappings_;
   std::string waldir_;
+  std::string compress_;
   bool progress_ = false;
   bool no_sync_ = false;
   bool no_standby_config_ = false;
@@ -36,5 +38,10 @@ class CloneCommand {
 // Parses -r/--max-rate as pg_basebackup does: a number of kB/s, or with a
 // suffix k or M; 32 kB/s to 1 GB/s. Throws walstream::Error (kUsage).
 std::uint32_t parse_max_rate(const std::string& text);
+
+// Parses --compress for a plain-format clone: server-gzip, server-lz4 or
+// server-zstd, optionally ":DETAIL" (a level, or "level=N,workers=N").
+// Returns {algorithm, detail}. Throws walstream::Error (kUsage).
+std::pair<std::string, std::string> parse_server_compression(const std::string& text);
 
 }  // namespace walstream::tools

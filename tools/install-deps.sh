@@ -7,7 +7,8 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config git
-  libpq-dev libboost-dev libzstd-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
+  libpq-dev libboost-dev libzstd-dev liblz4-dev zlib1g-dev libssl-dev libspdlog-dev libfmt-dev
+  libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang-format
   postgresql-15 postgresql-client-15
   procps util-linux

@@ -159,6 +159,8 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
   backup_options.checkpoint = options.checkpoint;
   backup_options.max_rate_kbps = options.max_rate_kbps;
   backup_options.manifest = facts.version.major() >= 13;
+  backup_options.compression = options.server_compression;
+  backup_options.compression_detail = options.server_compression_detail;
 
   auto executor = co_await asio::this_coro::executor;
   std::optional<WalStreamSession> wal_stream;

@@ -36,6 +36,10 @@ struct CloneOptions {
   bool write_standby_config = true;  // false with --no-standby-config
   std::chrono::milliseconds status_interval{10'000};
   std::function<void(const CloneProgress&)> on_progress;
+  // --compress=server-ALG[:DETAIL] (15+): the server compresses, we
+  // decompress while extracting.
+  std::string server_compression;
+  std::string server_compression_detail;
   TablespaceMapping tablespace_mapping;         // -T OLDDIR=NEWDIR
   std::optional<std::filesystem::path> waldir;  // --waldir: pg_wal becomes a symlink to it
 };

@@ -409,3 +409,29 @@ TEST(TimelineHistoryTest, RejectsUnexpectedName) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(BaseBackupCompressionTest, SentFrom15) {
+  BaseBackupOptions options;
+  options.label = "x";
+  options.progress = false;
+  options.manifest = false;
+  options.compression = "zstd";
+  options.compression_detail = "level=3,workers=2";
+  EXPECT_EQ(base_backup_command(ServerVersion{150018}, options),
+            "BASE_BACKUP (LABEL 'x', CHECKPOINT 'fast', WAIT 0, COMPRESSION 'zstd', "
+            "COMPRESSION_DETAIL 'level=3,workers=2')");
+  options.compression_detail.clear();
+  options.compression = "lz4";
+  EXPECT_EQ(base_backup_command(ServerVersion{170010}, options),
+            "BASE_BACKUP (LABEL 'x', CHECKPOINT 'fast', WAIT 0, COMPRESSION 'lz4')");
+}
+
+TEST(BaseBackupCompressionTest, RefusedBefore15) {
+  BaseBackupOptions options;
+  options.compression = "gzip";
+  EXPECT_THROW(base_backup_command(ServerVersion{140023}, options), walstream::Error);
+}
+
+}  // namespace
