@@ -11,6 +11,7 @@
 #include "protocol/error.h"
 #include "tools/clone_command.h"
 #include "tools/receive_command.h"
+#include "tools/verify_command.h"
 
 namespace {
 
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   walstream::tools::CloneCommand clone(app);
   walstream::tools::ReceiveCommand receive(app);
   walstream::tools::RestoreWalCommand restore_wal(app);
+  walstream::tools::VerifyCommand verify(app);
 
   try {
     app.parse(argc, argv);
@@ -58,6 +60,7 @@ int main(int argc, char** argv) {
     if (clone.selected()) return clone.run();
     if (receive.selected()) return receive.run();
     if (restore_wal.selected()) return restore_wal.run();
+    if (verify.selected()) return verify.run();
   } catch (const walstream::Error& e) {
     print_error(e.what(), e.hint());
     return e.kind() == walstream::ErrorKind::kUsage ? 2 : 1;

@@ -1,0 +1,381 @@
+#include "storage/wal_archive_verifier.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <vector>
+
+#include "protocol/error.h"
+#include "protocol/wal_page.h"
+#include "storage/archive_scan.h"
+#include "storage/file_util.h"
+#include "storage/zstd_archiver.h"
+
+namespace walstream::storage {
+namespace {
+
+namespace fs = std::filesystem;
+using protocol::Lsn;
+using protocol::SegmentNo;
+using protocol::TimelineId;
+using protocol::WalReader;
+using protocol::WalReaderState;
+
+constexpr std::size_t kReadChunk = 1 << 20;
+
+UniqueFd open_for_reading(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw_io_error("open file", path, errno);
+  return UniqueFd(fd);
+}
+
+void feed_plain(WalReader& reader, const fs::path& path, std::uint64_t offset) {
+  UniqueFd fd = open_for_reading(path);
+  std::vector<std::byte> buffer(kReadChunk);
+  while (reader.state() == WalReaderState::kReading) {
+    const ssize_t n = ::pread(fd.get(), buffer.data(), buffer.size(), static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_io_error("read file", path, errno);
+    }
+    if (n == 0) return;
+    reader.feed(ByteView(buffer.data(), static_cast<std::size_t>(n)));
+    offset += static_cast<std::uint64_t>(n);
+  }
+}
+
+// Streams the decompressed content through the reader, one output buffer at
+// a time, so a segment is never held whole in memory.
+void feed_zstd(WalReader& reader, const fs::path& path, std::uint64_t skip) {
+  UniqueFd fd = open_for_reading(path);
+  std::unique_ptr<ZSTD_DStream, decltype(&ZSTD_freeDStream)> stream(ZSTD_createDStream(),
+                                                                    &ZSTD_freeDStream);
+  if (!stream) throw Error(ErrorKind::kIo, "out of memory for zstd decompression");
+  ZSTD_initDStream(stream.get());
+  std::vector<std::byte> in_buffer(ZSTD_DStreamInSize());
+  std::vector<std::byte> out_buffer(ZSTD_DStreamOutSize());
+  std::size_t last_result = 1;
+  while (reader.state() == WalReaderState::kReading) {
+    const ssize_t n = ::read(fd.get(), in_buffer.data(), in_buffer.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_io_error("read file", path, errno);
+    }
+    if (n == 0) break;
+    ZSTD_inBuffer input{in_buffer.data(), static_cast<std::size_t>(n), 0};
+    while (input.pos < input.size && reader.state() == WalReaderState::kReading) {
+      ZSTD_outBuffer output{out_buffer.data(), out_buffer.size(), 0};
+      last_result = ZSTD_decompressStream(stream.get(), &output, &input);
+      if (ZSTD_isError(last_result)) {
+        throw Error(ErrorKind::kIo, "could not decompress file \"" + path.string() +
+                                        "\": " + ZSTD_getErrorName(last_result));
+      }
+      ByteView produced(out_buffer.data(), output.pos);
+      const std::size_t skipped =
+          static_cast<std::size_t>(std::min<std::uint64_t>(skip, produced.size()));
+      skip -= skipped;
+      reader.feed(produced.subspan(skipped));
+    }
+  }
+  if (reader.state() == WalReaderState::kReading && last_result != 0) {
+    throw Error(ErrorKind::kIo, "could not decompress file \"" + path.string() +
+                                    "\": the compressed data is truncated");
+  }
+}
+
+std::string read_small_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw_io_error("open file", path, errno);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// A timeline of the history being followed and where it begins.
+struct TimelineSpan {
+  TimelineId timeline = 0;
+  Lsn begin;
+};
+
+// The first page's long header of a segment file, plain or compressed.
+std::optional<protocol::WalLongPageHeader> read_long_header(const fs::path& path, bool compressed) {
+  std::array<std::byte, protocol::kWalLongPageHeaderSize> header{};
+  std::size_t have = 0;
+  if (compressed) {
+    have = decompress_prefix(path, header);
+  } else {
+    UniqueFd fd = open_for_reading(path);
+    const ssize_t n = ::pread(fd.get(), header.data(), header.size(), 0);
+    if (n < 0) throw_io_error("read file", path, errno);
+    have = static_cast<std::size_t>(n);
+  }
+  return protocol::parse_long_page_header(ByteView(header).first(have));
+}
+
+}  // namespace
+
+void feed_wal_file(WalReader& reader, const fs::path& path, bool compressed, std::uint64_t offset) {
+  if (compressed) {
+    feed_zstd(reader, path, offset);
+  } else {
+    feed_plain(reader, path, offset);
+  }
+}
+
+std::vector<TimelineSwitch> parse_timeline_history_content(const std::string& content) {
+  std::vector<TimelineSwitch> switches;
+  std::istringstream lines(content);
+  std::string line;
+  int number = 0;
+  while (std::getline(lines, line)) {
+    ++number;
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos || line[first] == '#') continue;
+    std::istringstream fields(line);
+    std::string timeline_text;
+    std::string lsn_text;
+    fields >> timeline_text >> lsn_text;
+    TimelineSwitch entry;
+    std::optional<Lsn> lsn = protocol::parse_lsn(lsn_text);
+    std::size_t used = 0;
+    unsigned long timeline = 0;
+    try {
+      timeline = std::stoul(timeline_text, &used, 10);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != timeline_text.size() || timeline == 0 || timeline > 0xFFFFFFFFul ||
+        !lsn) {
+      throw Error(ErrorKind::kIo, "invalid line " + std::to_string(number) +
+                                      " in timeline history: \"" + line + "\"");
+    }
+    entry.timeline = static_cast<TimelineId>(timeline);
+    entry.switch_point = *lsn;
+    if (!switches.empty() && (entry.timeline <= switches.back().timeline ||
+                              entry.switch_point < switches.back().switch_point)) {
+      throw Error(ErrorKind::kIo, "timeline history line " + std::to_string(number) +
+                                      " does not follow the line before it");
+    }
+    switches.push_back(entry);
+  }
+  return switches;
+}
+
+WalArchiveVerifyResult verify_wal_archive(const WalArchiveVerifyOptions& options) {
+  WalArchiveVerifyResult result;
+  const fs::path& dir = options.directory;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    throw Error(ErrorKind::kIo,
+                "could not open WAL archive \"" + dir.string() + "\": not a directory");
+  }
+
+  // The segment size and server version come from the first segment's long
+  // page header: both are needed before names can be turned into LSNs.
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    std::string name = entry.path().filename().string();
+    if (name.size() >= 24 && entry.is_regular_file(ec) &&
+        (name.size() == 24 || name.ends_with(".zst") || name.ends_with(".partial")) &&
+        protocol::parse_wal_segment_file_name(name.substr(0, 24), 16 * 1024 * 1024)) {
+      names.push_back(std::move(name));
+    }
+  }
+  if (names.empty()) {
+    result.problems.push_back("the WAL archive \"" + dir.string() + "\" holds no WAL segment");
+    return result;
+  }
+  std::sort(names.begin(), names.end());
+  const std::string& first_name = names.front();
+  const auto header = read_long_header(dir / first_name, first_name.ends_with(".zst"));
+  if (!header || !protocol::is_valid_wal_segment_size(header->segment_size)) {
+    result.problems.push_back("\"" + first_name + "\" does not start with a valid WAL page header");
+    return result;
+  }
+  const std::uint64_t segment_size = header->segment_size;
+  const auto major = protocol::server_major_for_xlog_page_magic(header->magic);
+  if (!major) {
+    char magic[8];
+    std::snprintf(magic, sizeof magic, "%04X", header->magic);
+    result.problems.push_back("\"" + first_name + "\" has WAL page magic " + magic +
+                              ", which is not that of a known PostgreSQL release (11 to 18)");
+    return result;
+  }
+  result.server_major = *major;
+
+  ArchiveContents contents;
+  try {
+    contents = scan_archive(dir, segment_size);
+  } catch (const Error& e) {
+    result.problems.push_back(e.what());
+    return result;
+  }
+
+  // The history to follow: that of the newest timeline in the archive.
+  TimelineId target = 0;
+  for (const auto& segment : contents.segments) target = std::max(target, segment.timeline);
+  std::vector<TimelineSpan> spans;
+  const bool have_history =
+      target > 1 && std::find(contents.history_files.begin(), contents.history_files.end(),
+                              target) != contents.history_files.end();
+  if (have_history) {
+    const std::string history_name = protocol::timeline_history_file_name(target);
+    std::vector<TimelineSwitch> switches;
+    try {
+      switches = parse_timeline_history_content(read_small_file(dir / history_name));
+    } catch (const Error& e) {
+      result.problems.push_back("\"" + history_name + "\": " + e.what());
+      return result;
+    }
+    Lsn begin;
+    for (const auto& entry : switches) {
+      spans.push_back({entry.timeline, begin});
+      begin = entry.switch_point;
+    }
+    spans.push_back({target, begin});
+  } else {
+    // Without a history only the newest timeline can be followed; pages of
+    // older timelines may still begin its first segment.
+    spans.push_back({target, Lsn{}});
+  }
+  // The timeline whose file holds segment `segno`: the newest one that has
+  // begun by the end of that segment (its first segment holds the parent's
+  // WAL up to the switch, then its own).
+  auto timeline_of = [&](SegmentNo segno) {
+    TimelineId timeline = spans.front().timeline;
+    for (const auto& span : spans) {
+      if (protocol::segment_number(span.begin, segment_size) <= segno) timeline = span.timeline;
+    }
+    return timeline;
+  };
+
+  // The files on that path, by segment number.
+  std::map<SegmentNo, const ArchivedSegment*> complete;
+  std::map<SegmentNo, const ArchivedSegment*> partial;
+  for (const auto& segment : contents.segments) {
+    if (segment.timeline != timeline_of(segment.segno)) continue;
+    auto& slot = segment.state == SegmentState::kPartial ? partial : complete;
+    if (slot.find(segment.segno) == slot.end()) slot[segment.segno] = &segment;
+  }
+  if (complete.empty() && partial.empty()) {
+    result.problems.push_back("no WAL segment of timeline " + std::to_string(target) +
+                              " is in the archive");
+    return result;
+  }
+  SegmentNo first = std::min(complete.empty() ? partial.begin()->first : complete.begin()->first,
+                             partial.empty() ? complete.begin()->first : partial.begin()->first);
+  SegmentNo last = std::max(complete.empty() ? 0 : complete.rbegin()->first,
+                            partial.empty() ? 0 : partial.rbegin()->first);
+  if (options.from) first = protocol::segment_number(*options.from, segment_size);
+  if (options.to) {
+    if (options.from && *options.to <= *options.from) {
+      result.problems.push_back("--to " + protocol::to_string(*options.to) +
+                                " is not after --from " + protocol::to_string(*options.from));
+      return result;
+    }
+    last = protocol::segment_number(Lsn{options.to->value - 1}, segment_size);
+  }
+
+  protocol::WalReaderOptions reader_options;
+  reader_options.page_magic = header->magic;
+  reader_options.segment_size = segment_size;
+  reader_options.start =
+      options.from ? Lsn{options.from->value - options.from->value % protocol::kWalPageSize}
+                   : protocol::segment_start_lsn(first, segment_size);
+  reader_options.system_id = contents.system_id;
+  if (have_history) {
+    for (const auto& span : spans) reader_options.allowed_timelines.push_back(span.timeline);
+  }
+  if (options.to) reader_options.stop_at = *options.to;
+  WalReader reader(reader_options);
+  result.from = options.from.value_or(reader_options.start);
+
+  std::map<SegmentNo, std::string> file_of_segment;
+  auto file_for_lsn = [&](Lsn lsn) {
+    const auto it = file_of_segment.find(protocol::segment_number(lsn, segment_size));
+    return it == file_of_segment.end() ? std::string("?") : it->second;
+  };
+  auto corrupt_message = [&]() {
+    const auto& problem = *reader.problem();
+    return "invalid WAL at " + protocol::to_string(problem.lsn) + " in \"" +
+           file_for_lsn(problem.lsn) + "\": " + problem.reason;
+  };
+
+  for (SegmentNo segno = first; segno <= last; ++segno) {
+    const TimelineId timeline = timeline_of(segno);
+    const ArchivedSegment* file = nullptr;
+    if (auto it = complete.find(segno); it != complete.end()) {
+      file = it->second;
+    } else if (auto p = partial.find(segno); p != partial.end() && segno == last) {
+      file = p->second;
+    }
+    if (file == nullptr) {
+      const std::string name = protocol::wal_segment_file_name(timeline, segno, segment_size);
+      result.problems.push_back(
+          "WAL segment \"" + name + "\" is missing from the archive" +
+          (partial.count(segno) ? " (only \"" + name + ".partial\" is there)" : std::string()) +
+          "; WAL was verified up to " + protocol::to_string(reader.end_of_valid_wal()));
+      return result;
+    }
+    file_of_segment[segno] = file->file_name;
+    const std::uint64_t offset =
+        segno == first
+            ? reader_options.start.value - protocol::segment_start_lsn(segno, segment_size).value
+            : 0;
+    try {
+      feed_wal_file(reader, dir / file->file_name, file->state == SegmentState::kCompressed,
+                    offset);
+    } catch (const Error& e) {
+      result.problems.push_back(e.what());
+      return result;
+    }
+    switch (reader.state()) {
+      case WalReaderState::kReading:
+        break;
+      case WalReaderState::kCorrupt:
+        result.problems.push_back(corrupt_message());
+        return result;
+      case WalReaderState::kReachedStop:
+        result.to = *options.to;
+        result.records = reader.record_count();
+        return result;
+      case WalReaderState::kEndOfWal: {
+        const Lsn end = reader.end_of_valid_wal();
+        if (file->state != SegmentState::kPartial) {
+          result.problems.push_back("WAL ends at " + protocol::to_string(end) +
+                                    " inside complete segment \"" + file->file_name + "\"");
+        } else if (options.to) {
+          result.problems.push_back("WAL ends at " + protocol::to_string(end) + " in \"" +
+                                    file->file_name + "\", before " +
+                                    protocol::to_string(*options.to));
+        }
+        result.to = end;
+        result.records = reader.record_count();
+        return result;
+      }
+    }
+  }
+  result.records = reader.record_count();
+  result.to = reader.end_of_valid_wal();
+  // Every byte up to --to was there and valid; only a record that straddles
+  // it is unfinished (pg_waldump --end stops the same way).
+  if (options.to && reader.fed_up_to() >= *options.to) {
+    result.to = *options.to;
+    return result;
+  }
+  if (options.to) {
+    result.problems.push_back("the archive ends at " + protocol::to_string(reader.fed_up_to()) +
+                              ", before " + protocol::to_string(*options.to));
+  }
+  return result;
+}
+
+}  // namespace walstream::storage
