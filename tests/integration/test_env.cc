@@ -33,6 +33,9 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::string_view kDefaultPgBinDir = "/usr/lib/postgresql/15/bin";
+constexpr std::string_view kDefaultPgCache = "/var/cache/walstream/postgres";
+// Written last by tools/fetch-postgres.sh into each extracted version.
+constexpr std::string_view kCacheMarker = ".walstream-complete";
 constexpr int kPortAttempts = 5;
 constexpr auto kPollInterval = 20ms;
 
@@ -107,6 +110,25 @@ fs::path TestEnv::pg_bin_dir() {
 }
 
 fs::path TestEnv::pg_bin(std::string_view program) { return pg_bin_dir() / program; }
+
+fs::path TestEnv::server_bin_dir(int major) {
+  if (major == kDefaultServerMajor) return pg_bin_dir();
+  const char* cache_env = std::getenv("WALSTREAM_PG_CACHE");
+  const fs::path cache =
+      cache_env != nullptr && *cache_env != '\0' ? fs::path(cache_env) : fs::path(kDefaultPgCache);
+  const fs::path root = cache / std::to_string(major);
+  std::error_code error;
+  const bool complete = fs::exists(root / kCacheMarker, error);
+  for (const char* program : {"initdb", "pg_ctl", "postgres"}) {
+    if (!complete || ::access((root / "bin" / program).c_str(), X_OK) != 0) {
+      throw std::runtime_error(
+          "PostgreSQL " + std::to_string(major) + " server binaries are missing (" +
+          (root / "bin" / program).string() + "): run tools/fetch-postgres.sh as root (it fills " +
+          cache.string() + ", or $WALSTREAM_PG_CACHE when set)");
+    }
+  }
+  return root / "bin";
+}
 
 const fs::path& TestEnv::small_fs_dir() { return small_fs_; }
 
@@ -427,9 +449,11 @@ std::string sql_literal(std::string_view value) {
 // ---------------------------------------------------------------------------
 // PgCluster
 
-PgCluster::PgCluster(std::string_view name, bool is_clone)
+PgCluster::PgCluster(std::string_view name, bool is_clone, int server_major)
     : name_(name),
       is_clone_(is_clone),
+      server_major_(server_major),
+      bin_dir_(TestEnv::server_bin_dir(server_major)),
       dir_(TestEnv::scratch_dir() / name),
       data_dir_(dir_ / "data"),
       socket_dir_(dir_ / "sock"),
@@ -443,12 +467,12 @@ fs::path PgCluster::clone_data_dir(std::string_view name) {
 
 std::unique_ptr<PgCluster> PgCluster::create_primary(std::string_view name,
                                                      const PgClusterOptions& options) {
-  std::unique_ptr<PgCluster> cluster(new PgCluster(name, /*is_clone=*/false));
+  std::unique_ptr<PgCluster> cluster(new PgCluster(name, /*is_clone=*/false, options.server_major));
   if (fs::exists(cluster->dir_)) {
     throw std::runtime_error("cluster directory already exists: " + cluster->dir_.string());
   }
   fs::create_directories(cluster->socket_dir_);
-  std::vector<std::string> initdb{TestEnv::pg_bin("initdb").string(),
+  std::vector<std::string> initdb{cluster->bin("initdb").string(),
                                   "-D",
                                   cluster->data_dir_.string(),
                                   "-U",
@@ -458,8 +482,9 @@ std::unique_ptr<PgCluster> PgCluster::create_primary(std::string_view name,
                                   "-E",
                                   "UTF8",
                                   "--locale=C",
-                                  "--no-sync",
-                                  "--no-instructions"};
+                                  "--no-sync"};
+  // --no-instructions is 14+; older initdb only prints more.
+  if (options.server_major >= 14) initdb.emplace_back("--no-instructions");
   if (options.group_access) initdb.emplace_back("-g");
   if (options.wal_segment_size_mb != 0) {
     initdb.push_back("--wal-segsize=" + std::to_string(options.wal_segment_size_mb));
@@ -476,8 +501,12 @@ std::unique_ptr<PgCluster> PgCluster::create_primary(std::string_view name,
        << "wal_level = replica\n"
        << "max_wal_senders = " << options.max_wal_senders << "\n"
        << "max_replication_slots = 10\n"
-       << "wal_keep_size = '256MB'\n"
-       << "hot_standby = on\n"
+       // scram-sha-256 is the default from 14 only; pg_hba.conf asks for it.
+       << "password_encryption = 'scram-sha-256'\n";
+  // wal_keep_size is 13+ (wal_keep_segments before, in segments): older
+  // servers keep no extra WAL, tests on them reserve it with slots.
+  if (options.server_major >= 13) conf << "wal_keep_size = '256MB'\n";
+  conf << "hot_standby = on\n"
        << "fsync = off\n"
        << "shared_buffers = '32MB'\n"
        << "log_connections = on\n"
@@ -491,8 +520,8 @@ std::unique_ptr<PgCluster> PgCluster::create_primary(std::string_view name,
   return cluster;
 }
 
-std::unique_ptr<PgCluster> PgCluster::for_clone(std::string_view name) {
-  std::unique_ptr<PgCluster> cluster(new PgCluster(name, /*is_clone=*/true));
+std::unique_ptr<PgCluster> PgCluster::for_clone(std::string_view name, int server_major) {
+  std::unique_ptr<PgCluster> cluster(new PgCluster(name, /*is_clone=*/true, server_major));
   if (!fs::is_directory(cluster->data_dir_)) {
     throw std::runtime_error("no data directory to start: " + cluster->data_dir_.string());
   }
@@ -517,7 +546,7 @@ void PgCluster::start() {
   for (int attempt = 1;; ++attempt) {
     if (port_ == 0) port_ = pick_free_port();
     const auto log_size_before = fs::exists(log_file_) ? fs::file_size(log_file_) : 0;
-    std::vector<std::string> argv{TestEnv::pg_bin("pg_ctl").string(),
+    std::vector<std::string> argv{bin("pg_ctl").string(),
                                   "-D",
                                   data_dir_.string(),
                                   "-l",
@@ -553,10 +582,9 @@ void PgCluster::start() {
 
 void PgCluster::stop() {
   if (!running_) return;
-  const CommandResult result =
-      run_command({TestEnv::pg_bin("pg_ctl").string(), "-D", data_dir_.string(), "-m", "fast", "-w",
-                   "-t", "120", "stop"},
-                  {}, 180s);
+  const CommandResult result = run_command(
+      {bin("pg_ctl").string(), "-D", data_dir_.string(), "-m", "fast", "-w", "-t", "120", "stop"},
+      {}, 180s);
   if (result.exit_code != 0) {
     throw std::runtime_error("pg_ctl stop of " + name_ + " failed: " + result.describe());
   }
@@ -564,16 +592,15 @@ void PgCluster::stop() {
 }
 
 void PgCluster::stop_immediate() {
-  run_command({TestEnv::pg_bin("pg_ctl").string(), "-D", data_dir_.string(), "-m", "immediate",
-               "-w", "-t", "60", "stop"},
+  run_command({bin("pg_ctl").string(), "-D", data_dir_.string(), "-m", "immediate", "-w", "-t",
+               "60", "stop"},
               {}, 90s);
   running_ = false;
 }
 
 void PgCluster::promote() {
   const CommandResult result = run_command(
-      {TestEnv::pg_bin("pg_ctl").string(), "-D", data_dir_.string(), "-w", "-t", "120", "promote"},
-      {}, 180s);
+      {bin("pg_ctl").string(), "-D", data_dir_.string(), "-w", "-t", "120", "promote"}, {}, 180s);
   if (result.exit_code != 0) {
     throw std::runtime_error("pg_ctl promote of " + name_ + " failed: " + result.describe() +
                              "\n--- server log ---\n" + log_tail(30));

@@ -33,9 +33,19 @@ class TestEnv {
 
   static const std::filesystem::path& scratch_dir();
   static const std::filesystem::path& walstream_binary();
-  // Directory of the PostgreSQL server binaries (initdb, pg_ctl, pgbench...).
+  // Directory of Debian's PostgreSQL 15 binaries: the server of the default
+  // major and the client tools (psql, pgbench, pg_verifybackup...) used
+  // against every major.
   static std::filesystem::path pg_bin_dir();
   static std::filesystem::path pg_bin(std::string_view program);
+  // The major every cluster runs unless its options say otherwise.
+  static constexpr int kDefaultServerMajor = 15;
+  // Directory of initdb, pg_ctl and postgres of server major `major`: 15 is
+  // pg_bin_dir(); the others come from tools/fetch-postgres.sh's cache
+  // ($WALSTREAM_PG_CACHE, default /var/cache/walstream/postgres) as
+  // <cache>/<major>/bin. Throws std::runtime_error, naming the script, when
+  // that major has not been fetched.
+  static std::filesystem::path server_bin_dir(int major);
 
   // A fresh, empty directory under the scratch dir: scratch/<prefix>-<n>.
   static std::filesystem::path make_dir(std::string_view prefix);
@@ -171,6 +181,9 @@ struct PgClusterOptions {
   // initdb --wal-segsize in MB (a power of two, 1 to 1024); 0 keeps initdb's
   // default (16 MB). 1 MB segments make many segments out of little WAL.
   int wal_segment_size_mb = 0;
+  // PostgreSQL major version of the server (11 to 18); see
+  // TestEnv::server_bin_dir.
+  int server_major = TestEnv::kDefaultServerMajor;
 };
 
 // One PostgreSQL server, laid out as
@@ -185,8 +198,10 @@ class PgCluster {
                                                    const PgClusterOptions& options = {});
   // Wraps scratch/<name>/data, which something else (a clone) filled. It
   // starts with its own port and socket directory given on the command line,
-  // overriding what it inherited in postgresql.conf.
-  static std::unique_ptr<PgCluster> for_clone(std::string_view name);
+  // overriding what it inherited in postgresql.conf. `server_major` must be
+  // the major of the server it was cloned from.
+  static std::unique_ptr<PgCluster> for_clone(std::string_view name,
+                                              int server_major = TestEnv::kDefaultServerMajor);
   // Where for_clone(name) expects the data directory: scratch/<name>/data.
   // Creates scratch/<name> (not data itself) so a clone can be made there.
   static std::filesystem::path clone_data_dir(std::string_view name);
@@ -206,6 +221,7 @@ class PgCluster {
   bool is_running() const { return running_; }
 
   int port() const { return port_; }
+  int server_major() const { return server_major_; }
   const std::string& name() const { return name_; }
   const std::filesystem::path& dir() const { return dir_; }
   const std::filesystem::path& data_dir() const { return data_dir_; }
@@ -229,9 +245,12 @@ class PgCluster {
   std::string log_tail(int lines = 30) const;
 
  private:
-  PgCluster(std::string_view name, bool is_clone);
+  PgCluster(std::string_view name, bool is_clone, int server_major);
+  std::filesystem::path bin(std::string_view program) const { return bin_dir_ / program; }
   std::string name_;
   bool is_clone_;
+  int server_major_;
+  std::filesystem::path bin_dir_;
   std::filesystem::path dir_;
   std::filesystem::path data_dir_;
   std::filesystem::path socket_dir_;

@@ -1,0 +1,54 @@
+// LSNs, WAL file names and archive checks for integration tests, computed
+// independently of the code under test. Servers in these tests use 1 MB WAL
+// segments (initdb --wal-segsize=1), so that little WAL makes many segments.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace walstream::it {
+
+constexpr std::uint64_t kSegmentSize = 1024 * 1024;  // initdb --wal-segsize=1
+constexpr std::uint64_t kSegmentsPerXLogId = 0x100000000ULL / kSegmentSize;
+
+// "X/X" (any hex digit count) to a 64-bit LSN; throws on anything else.
+std::uint64_t parse_lsn(const std::string& text);
+std::string format_lsn(std::uint64_t lsn);
+
+inline std::uint64_t segno_of(std::uint64_t lsn) { return lsn / kSegmentSize; }
+inline std::uint64_t offset_in_segment(std::uint64_t lsn) { return lsn % kSegmentSize; }
+// The last segment that holds WAL before `lsn`.
+inline std::uint64_t last_segno_before(std::uint64_t lsn) { return segno_of(lsn - 1); }
+
+std::string segment_name(std::uint32_t timeline, std::uint64_t segno);
+
+enum class FileKind { kComplete, kPartial, kCompressed, kHistory, kOther };
+
+struct ArchiveFile {
+  std::string name;
+  FileKind kind = FileKind::kOther;
+  std::uint32_t timeline = 0;
+  std::uint64_t segno = 0;
+  bool is_segment() const {
+    return kind == FileKind::kComplete || kind == FileKind::kPartial ||
+           kind == FileKind::kCompressed;
+  }
+};
+
+ArchiveFile classify(const std::string& name);
+// Every file of an archive directory, sorted by name.
+std::vector<ArchiveFile> list_archive(const std::filesystem::path& dir);
+// "NAME SIZE" lines, for assertion messages.
+std::string describe_archive(const std::filesystem::path& dir);
+
+// What is wrong with an archive that should hold every segment from its first
+// one through segment `through_segno`: holes (a segment number covered by no
+// file of any timeline; a timeline switch continues segment N of timeline T
+// with segment N of a later one), a .partial that is not the newest segment
+// of its timeline or sits next to the completed segment, files that are not
+// WAL, an archive ending too early. Empty when all is well.
+std::string archive_problems(const std::filesystem::path& dir, std::uint64_t through_segno);
+
+}  // namespace walstream::it
