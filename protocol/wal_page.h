@@ -47,4 +47,33 @@ std::optional<std::uint16_t> xlog_page_magic_for_major(int major);
 std::string check_segment_first_page(ByteView bytes, SegmentNo segno, std::uint64_t segment_size,
                                      std::optional<std::uint64_t> system_id);
 
+struct PageCheck {
+  std::uint16_t magic = 0;  // xlog_page_magic_for_major(major)
+  std::uint64_t segment_size = 0;
+  std::optional<std::uint64_t> system_id;
+  TimelineId max_timeline = 0;  // pages may carry this timeline or older ones
+};
+
+// What check_page carries from one page of a segment to the next.
+struct PageCheckState {
+  TimelineId previous_timeline = 0;
+  // After an XLOG_SWITCH record the server leaves the rest of the segment
+  // zero-filled: once a zero page is seen, every later page must be zero too.
+  bool zero_tail = false;
+};
+
+// Checks one whole page (kWalPageSize bytes) at LSN `page`. Returns "" or the
+// problem.
+std::string check_page(ByteView page_bytes, Lsn page, const PageCheck& check,
+                       PageCheckState& state);
+
+// Checks the header of every page of one whole segment (segment_size bytes):
+// magic, known flag bits, a long header with the right system identifier and
+// sizes on the first page, each page's own address, timelines that never
+// decrease and never exceed max_timeline, and a remaining-length that agrees
+// with the continuation flag; a zero-filled tail is accepted (what follows an
+// XLOG_SWITCH record). Returns "" if all are valid, else the first problem
+// with the LSN of its page.
+std::string check_segment_pages(ByteView segment, SegmentNo segno, const PageCheck& check);
+
 }  // namespace walstream::protocol

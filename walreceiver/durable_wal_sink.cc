@@ -2,9 +2,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/post.hpp>
 #include <cerrno>
+#include <vector>
 
 #include "protocol/wal_page.h"
 
@@ -119,16 +121,31 @@ void DurableWalSink::finish() {
 }
 
 std::string DurableWalSink::validate(const storage::SegmentFile& file) const {
-  std::array<std::byte, protocol::kWalLongPageHeaderSize> header{};
-  ssize_t n = ::pread(file.fd.get(), header.data(), header.size(), 0);
-  if (n != static_cast<ssize_t>(header.size())) return "could not read its first page";
-  std::string problem = protocol::check_segment_first_page(
-      header, file.segno, options_.segment_size, options_.system_id);
-  if (!problem.empty()) return problem;
-  auto magic = protocol::xlog_page_magic_for_major(options_.server_major);
-  auto parsed = protocol::parse_long_page_header(header);
-  if (magic && parsed && parsed->magic != *magic) {
-    return "page magic does not match PostgreSQL " + std::to_string(options_.server_major);
+  // Every page header of the segment, read back in 1 MiB pieces (bounded
+  // memory whatever the segment size). Runs on the syncer thread.
+  protocol::PageCheck check;
+  check.magic = protocol::xlog_page_magic_for_major(options_.server_major).value_or(0);
+  check.segment_size = options_.segment_size;
+  check.system_id = options_.system_id;
+  check.max_timeline = file.timeline;
+  constexpr std::size_t kChunk = 1024 * 1024;
+  std::vector<std::byte> chunk(std::min<std::uint64_t>(kChunk, options_.segment_size));
+  const protocol::Lsn start = protocol::segment_start_lsn(file.segno, options_.segment_size);
+  protocol::PageCheckState state;
+  for (std::uint64_t offset = 0; offset < options_.segment_size; offset += chunk.size()) {
+    ssize_t n = ::pread(file.fd.get(), chunk.data(), chunk.size(), static_cast<off_t>(offset));
+    if (n != static_cast<ssize_t>(chunk.size())) return "could not read it back";
+    if (offset == 0) {
+      std::string problem = protocol::check_segment_first_page(
+          chunk, file.segno, options_.segment_size, options_.system_id);
+      if (!problem.empty()) return problem;
+    }
+    for (std::size_t page = 0; page < chunk.size(); page += protocol::kWalPageSize) {
+      std::string problem =
+          protocol::check_page(ByteView(chunk).subspan(page, protocol::kWalPageSize),
+                               protocol::Lsn{start.value + offset + page}, check, state);
+      if (!problem.empty()) return problem;
+    }
   }
   return {};
 }
