@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <unistd.h>
-#include <zstd.h>
 
 #include <algorithm>
 #include <array>
@@ -15,6 +14,7 @@
 
 #include "protocol/error.h"
 #include "protocol/wal_page.h"
+#include "storage/archive_decompressor.h"
 #include "storage/archive_scan.h"
 #include "storage/file_util.h"
 #include "storage/zstd_archiver.h"
@@ -56,38 +56,31 @@ void feed_plain(WalReader& reader, const fs::path& path, std::uint64_t offset) {
 // a time, so a segment is never held whole in memory.
 void feed_zstd(WalReader& reader, const fs::path& path, std::uint64_t skip) {
   UniqueFd fd = open_for_reading(path);
-  std::unique_ptr<ZSTD_DStream, decltype(&ZSTD_freeDStream)> stream(ZSTD_createDStream(),
-                                                                    &ZSTD_freeDStream);
-  if (!stream) throw Error(ErrorKind::kIo, "out of memory for zstd decompression");
-  ZSTD_initDStream(stream.get());
-  std::vector<std::byte> in_buffer(ZSTD_DStreamInSize());
-  std::vector<std::byte> out_buffer(ZSTD_DStreamOutSize());
-  std::size_t last_result = 1;
-  while (reader.state() == WalReaderState::kReading) {
-    const ssize_t n = ::read(fd.get(), in_buffer.data(), in_buffer.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_io_error("read file", path, errno);
-    }
-    if (n == 0) break;
-    ZSTD_inBuffer input{in_buffer.data(), static_cast<std::size_t>(n), 0};
-    while (input.pos < input.size && reader.state() == WalReaderState::kReading) {
-      ZSTD_outBuffer output{out_buffer.data(), out_buffer.size(), 0};
-      last_result = ZSTD_decompressStream(stream.get(), &output, &input);
-      if (ZSTD_isError(last_result)) {
-        throw Error(ErrorKind::kIo, "could not decompress file \"" + path.string() +
-                                        "\": " + ZSTD_getErrorName(last_result));
+  auto decompressor = make_archive_decompressor(".zst");
+  auto feed = [&](ByteView produced) {
+    const std::size_t skipped =
+        static_cast<std::size_t>(std::min<std::uint64_t>(skip, produced.size()));
+    skip -= skipped;
+    reader.feed(produced.subspan(skipped));
+  };
+  std::vector<std::byte> in_buffer(256 * 1024);
+  try {
+    while (reader.state() == WalReaderState::kReading) {
+      const ssize_t n = ::read(fd.get(), in_buffer.data(), in_buffer.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw_io_error("read file", path, errno);
       }
-      ByteView produced(out_buffer.data(), output.pos);
-      const std::size_t skipped =
-          static_cast<std::size_t>(std::min<std::uint64_t>(skip, produced.size()));
-      skip -= skipped;
-      reader.feed(produced.subspan(skipped));
+      if (n == 0) {
+        decompressor->finish(feed);
+        break;
+      }
+      decompressor->feed(ByteView(in_buffer.data(), static_cast<std::size_t>(n)), feed);
     }
-  }
-  if (reader.state() == WalReaderState::kReading && last_result != 0) {
-    throw Error(ErrorKind::kIo, "could not decompress file \"" + path.string() +
-                                    "\": the compressed data is truncated");
+  } catch (const Error& error) {
+    if (error.kind() != ErrorKind::kProtocol) throw;
+    throw Error(ErrorKind::kIo,
+                "could not decompress file \"" + path.string() + "\": " + error.what());
   }
 }
 
