@@ -5,6 +5,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
+#include <exception>
 
 #include "protocol/error.h"
 
@@ -186,14 +187,24 @@ asio::awaitable<protocol::ResultSet> PgConnection::exec(const std::string& comma
                                                         const std::string& what) {
   co_await send(command);
   protocol::ResultSet last;
+  // A server error is thrown only after the last result: until libpq has
+  // returned NULL the connection refuses the next command ("another command
+  // is already in progress"), and callers may go on after an expected error.
+  std::exception_ptr failure;
   while (PgResult result = co_await next_result()) {
     ExecStatusType status = PQresultStatus(result.get());
     if (status == PGRES_COPY_OUT || status == PGRES_COPY_IN || status == PGRES_COPY_BOTH) {
       throw ProtocolError(what + ": unexpected COPY response");
     }
-    protocol::ResultSet set = to_result_set(result, what);
-    if (status == PGRES_TUPLES_OK) last = std::move(set);
+    if (failure) continue;
+    try {
+      protocol::ResultSet set = to_result_set(result, what);
+      if (status == PGRES_TUPLES_OK) last = std::move(set);
+    } catch (const Error&) {
+      failure = std::current_exception();
+    }
   }
+  if (failure) std::rethrow_exception(failure);
   co_return last;
 }
 
