@@ -181,6 +181,11 @@ std::string create_physical_slot_command(ServerVersion version, std::string_view
   return command;
 }
 
+std::string probe_slot_command(std::string_view slot) {
+  require_slot_name(slot);
+  return "CREATE_REPLICATION_SLOT " + quoted(slot) + " TEMPORARY PHYSICAL";
+}
+
 std::string drop_slot_command(std::string_view slot) {
   require_slot_name(slot);
   return "DROP_REPLICATION_SLOT " + quoted(slot) + " WAIT";

@@ -47,6 +47,11 @@ enum class SlotLifetime { kPermanent, kTemporary };
 // Precondition: is_valid_slot_name(slot).
 std::string create_physical_slot_command(ServerVersion version, std::string_view slot,
                                          SlotLifetime lifetime);
+// CREATE_REPLICATION_SLOT "name" TEMPORARY PHYSICAL, reserving no WAL: costs
+// nothing and ends with the connection. Before 15, which has no
+// READ_REPLICATION_SLOT, its outcome tells whether a slot of that name exists
+// ("already exists" when it does). Precondition: is_valid_slot_name(slot).
+std::string probe_slot_command(std::string_view slot);
 // DROP_REPLICATION_SLOT "name" WAIT
 std::string drop_slot_command(std::string_view slot);
 

@@ -115,13 +115,16 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
   } else if (options.slot) {
     slot_name = *options.slot;
     // Fail before the checkpoint, not after the copy, when the slot is missing.
+    bool missing = false;
     if (facts.version.major() >= 15) {
-      auto slot = protocol::parse_read_replication_slot(co_await wal_conn->exec(
+      missing = !protocol::parse_read_replication_slot(co_await wal_conn->exec(
           protocol::read_replication_slot_command(slot_name), "READ_REPLICATION_SLOT"));
-      if (!slot) {
-        throw Error(ErrorKind::kUsage, "replication slot \"" + slot_name + "\" does not exist",
-                    "create it first, or add -C/--create-slot");
-      }
+    } else {
+      missing = co_await probe_slot_exists(*wal_conn, slot_name) == std::optional<bool>(false);
+    }
+    if (missing) {
+      throw Error(ErrorKind::kUsage, "replication slot \"" + slot_name + "\" does not exist",
+                  "create it first, or add -C/--create-slot");
     }
   } else {
     slot_name = "walstream_" + std::to_string(PQbackendPID(wal_conn->native()));

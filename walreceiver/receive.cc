@@ -200,13 +200,20 @@ asio::awaitable<protocol::Lsn> Receiver::start_position(PgConnection& conn, Time
                  protocol::to_string(archive_start_->lsn), archive_start_->timeline);
     co_return archive_start_->lsn;
   }
+  auto missing_slot = [&] {
+    return Error(ErrorKind::kUsage, "replication slot \"" + *options_.slot + "\" does not exist",
+                 "create it first with walstream receive -S " + *options_.slot + " --create-slot");
+  };
+  // Before 15 the slot has no readable position, but a missing one is still
+  // reported as such rather than as a failed START_REPLICATION.
+  if (options_.slot && version_.major() < 15 &&
+      co_await probe_slot_exists(conn, *options_.slot) == std::optional<bool>(false)) {
+    throw missing_slot();
+  }
   if (options_.slot && version_.major() >= 15) {
     auto slot = protocol::parse_read_replication_slot(co_await conn.exec(
         protocol::read_replication_slot_command(*options_.slot), "READ_REPLICATION_SLOT"));
-    if (!slot) {
-      throw Error(ErrorKind::kUsage, "replication slot \"" + *options_.slot + "\" does not exist",
-                  "create it first with walstream receive -S " + *options_.slot + " --create-slot");
-    }
+    if (!slot) throw missing_slot();
     if (slot->restart_lsn && slot->restart_timeline) {
       *timeline = *slot->restart_timeline;
       spdlog::info("starting at the slot's restart position {}",

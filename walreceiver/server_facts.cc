@@ -31,6 +31,21 @@ asio::awaitable<std::uint64_t> read_wal_segment_size(PgConnection& conn) {
   co_return *size;
 }
 
+asio::awaitable<std::optional<bool>> probe_slot_exists(PgConnection& conn,
+                                                       const std::string& slot) {
+  std::string sqlstate;
+  try {
+    (void)co_await conn.exec(protocol::probe_slot_command(slot), "CREATE_REPLICATION_SLOT");
+  } catch (const Error& error) {
+    if (error.sqlstate().empty()) throw;  // the connection failed, not the command
+    sqlstate = error.sqlstate();
+  }
+  if (sqlstate == "42710") co_return true;  // duplicate_object
+  if (!sqlstate.empty()) co_return std::nullopt;
+  (void)co_await conn.exec(protocol::drop_slot_command(slot), "DROP_REPLICATION_SLOT");
+  co_return false;
+}
+
 asio::awaitable<mode_t> read_data_directory_mode(PgConnection& conn) {
   std::string text = protocol::parse_show(co_await conn.exec(
       protocol::show_command("data_directory_mode"), "SHOW data_directory_mode"));

@@ -226,6 +226,28 @@ TEST_P(MatrixTest, ReceiveArchives) {
   expect_segments_match_server(archive, *primary);
 }
 
+// A missing -S slot is a usage error before anything starts, on every major
+// (before 15 there is no READ_REPLICATION_SLOT to ask), and the check leaves
+// no slot behind.
+TEST_P(MatrixTest, MissingSlotIsReportedUpFront) {
+  auto primary = start_primary(name("slot_primary"), major());
+  const fs::path target = PgCluster::clone_data_dir(name("slot_clone"));
+  const CommandResult clone = run_walstream(
+      with_connection({"clone", "-D", target.string(), "-c", "fast"}, *primary, {"-S", "nosuch"}),
+      password_env());
+  EXPECT_EQ(clone.exit_code, 2) << clone.describe();
+  EXPECT_THAT(clone.err, HasSubstr("replication slot \"nosuch\" does not exist"));
+  EXPECT_FALSE(fs::exists(target));
+
+  const fs::path archive = TestEnv::unique_path(name("slot_archive"));
+  const CommandResult receive = run_walstream(
+      with_connection({"receive", "-D", archive.string()}, *primary, {"-S", "nosuch"}),
+      password_env(), 60s);
+  EXPECT_EQ(receive.exit_code, 2) << receive.describe();
+  EXPECT_THAT(receive.err, HasSubstr("walstream receive -S nosuch --create-slot"));
+  EXPECT_EQ(primary->query_value("SELECT count(*) FROM pg_replication_slots"), "0");
+}
+
 INSTANTIATE_TEST_SUITE_P(Matrix, MatrixTest, ::testing::Values(11, 12, 13, 14, 15, 16, 17, 18),
                          test_name);
 

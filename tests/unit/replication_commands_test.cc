@@ -150,6 +150,10 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(SlotCommandTest, DropAndInvalidNames) {
   EXPECT_EQ(drop_slot_command("clone_slot"), R"(DROP_REPLICATION_SLOT "clone_slot" WAIT)");
+  // Same text for every major: no option list, so no RESERVE_WAL.
+  EXPECT_EQ(probe_slot_command("clone_slot"),
+            R"(CREATE_REPLICATION_SLOT "clone_slot" TEMPORARY PHYSICAL)");
+  EXPECT_THROW(probe_slot_command("a b"), walstream::Error);
   const auto e = error_of([] {
     create_physical_slot_command(ServerVersion{150000}, "bad\"name", SlotLifetime::kPermanent);
   });
