@@ -151,6 +151,9 @@ TEST_P(MatrixTest, CloneStartsAsStreamingHotStandby) {
     if (major() != TestEnv::kDefaultServerMajor) verify.emplace_back("-n");
     verify.push_back(target.string());
     const CommandResult verified = run_command(verify);
+    // walstream verify parses the WAL itself, for every major.
+    const CommandResult ours = run_walstream({"verify", target.string()});
+    EXPECT_EQ(ours.exit_code, 0) << ours.describe();
     if (major() <= 16) {
       EXPECT_EQ(verified.exit_code, 0) << verified.describe();
     } else {
@@ -224,6 +227,8 @@ TEST_P(MatrixTest, ReceiveArchives) {
   EXPECT_GE(segno_of(second_end) - first_segno, 3U) << describe_archive(archive);
   for (const auto& file : list_archive(archive)) EXPECT_EQ(file.timeline, 1U) << file.name;
   expect_segments_match_server(archive, *primary);
+  const CommandResult verified = run_walstream({"verify", "--wal", archive.string()});
+  EXPECT_EQ(verified.exit_code, 0) << verified.describe();
 }
 
 // A missing -S slot is a usage error before anything starts, on every major
@@ -310,6 +315,8 @@ TEST_P(MatrixTimelineTest, FollowsTimelineSwitch) {
   EXPECT_EQ(read_file(archive / "00000002.history"),
             read_file(standby->data_dir() / "pg_wal" / "00000002.history"));
   EXPECT_EQ(archive_problems(archive, segno_of(on_timeline_2)), "");
+  const CommandResult verified = run_walstream({"verify", "--wal", archive.string()});
+  EXPECT_EQ(verified.exit_code, 0) << verified.describe();
   EXPECT_TRUE(read_file(tli2_segment) ==
               read_file(standby->data_dir() / "pg_wal" / tli2_segment.filename()))
       << tli2_segment.filename() << " differs from the server's";
