@@ -38,9 +38,11 @@ std::string test_name(const ::testing::TestParamInfo<int>& info) {
 }
 
 // A started primary of `major` with 1 MB segments and role r.
-std::unique_ptr<PgCluster> start_primary(const std::string& name, int major) {
+std::unique_ptr<PgCluster> start_primary(const std::string& name, int major,
+                                         bool group_access = false) {
   PgClusterOptions options;
   options.server_major = major;
+  options.group_access = group_access;
   options.wal_segment_size_mb = 1;
   auto primary = PgCluster::create_primary(name, options);
   primary->start();
@@ -109,11 +111,16 @@ class MatrixTest : public ::testing::TestWithParam<int> {
   std::string name(const std::string& what) const { return what + "_pg" + std::to_string(major()); }
 };
 
+// With group access (data_directory_mode 0750) and a user tablespace, which
+// before 15 arrives as a tar stream of its own ahead of the main directory.
 TEST_P(MatrixTest, CloneStartsAsStreamingHotStandby) {
-  auto primary = start_primary(name("primary"), major());
+  auto primary = start_primary(name("primary"), major(), /*group_access=*/true);
+  const fs::path tablespace = TestEnv::make_dir(name("tablespace"));
+  primary->exec("CREATE TABLESPACE space1 LOCATION " + sql_literal(tablespace.string()));
   primary->exec(
       "CREATE TABLE fruit (id int PRIMARY KEY, name text NOT NULL);"
-      "INSERT INTO fruit SELECT g, 'fruit ' || g FROM generate_series(1, 1000) g");
+      "INSERT INTO fruit SELECT g, 'fruit ' || g FROM generate_series(1, 1000) g;"
+      "CREATE TABLE spaced TABLESPACE space1 AS SELECT g FROM generate_series(1, 500) g");
   const CommandResult pgbench =
       run_command({TestEnv::pg_bin("pgbench").string(), "-i", "-s", "1", "-q", "-h",
                    primary->socket_dir().string(), "-p", std::to_string(primary->port()), "-U",
@@ -123,9 +130,17 @@ TEST_P(MatrixTest, CloneStartsAsStreamingHotStandby) {
 
   const std::string standby_name = name("standby");
   const fs::path target = PgCluster::clone_data_dir(standby_name);
-  const CommandResult clone = run_walstream(
-      with_connection({"clone", "-D", target.string(), "-c", "fast"}, *primary), password_env());
+  const fs::path new_tablespace = TestEnv::unique_path(name("tablespace_clone"));
+  const CommandResult clone =
+      run_walstream(with_connection({"clone", "-D", target.string(), "-c", "fast"}, *primary,
+                                    {"-T", tablespace.string() + "=" + new_tablespace.string()}),
+                    password_env());
   ASSERT_EQ(clone.exit_code, 0) << clone.describe();
+  EXPECT_EQ(permission_bits(target), 0750U);
+  const std::string oid =
+      primary->query_value("SELECT oid FROM pg_tablespace WHERE spcname = 'space1'");
+  EXPECT_EQ(fs::read_symlink(target / "pg_tblspc" / oid), new_tablespace);
+  EXPECT_FALSE(fs::is_empty(new_tablespace));
 
   // Standby configuration: recovery.conf before 12, standby.signal after.
   if (major() < 12) {
@@ -175,6 +190,7 @@ TEST_P(MatrixTest, CloneStartsAsStreamingHotStandby) {
   EXPECT_EQ(standby->query_value("SELECT pg_is_in_recovery()"), "t");
   EXPECT_EQ(standby->query_value("SELECT count(*) FROM fruit"), "1000");
   EXPECT_EQ(standby->query_value("SELECT count(*) FROM pgbench_accounts"), "100000");
+  EXPECT_EQ(standby->query_value("SELECT count(*) FROM spaced"), "500");
   expect_streaming(*standby);
 
   primary->exec("INSERT INTO fruit SELECT g, 'late ' || g FROM generate_series(1001, 1100) g");
