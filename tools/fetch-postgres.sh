@@ -45,6 +45,8 @@ chmod a+rx "$cache"
 # One fetch at a time per cache (two test runs may start together).
 exec 9>"$cache/.lock"
 flock 9
+# Left by a fetch that was killed.
+rm -rf "$cache"/.fetch-*
 
 work=$(mktemp -d "$cache/.fetch-XXXXXX")
 log=$(mktemp)

@@ -114,8 +114,8 @@ fs::path TestEnv::pg_bin(std::string_view program) { return pg_bin_dir() / progr
 fs::path TestEnv::server_bin_dir(int major) {
   if (major == kDefaultServerMajor) return pg_bin_dir();
   const char* cache_env = std::getenv("WALSTREAM_PG_CACHE");
-  const fs::path cache =
-      cache_env != nullptr && *cache_env != '\0' ? fs::path(cache_env) : fs::path(kDefaultPgCache);
+  const bool from_env = cache_env != nullptr && *cache_env != '\0';
+  const fs::path cache = from_env ? fs::path(cache_env) : fs::path(kDefaultPgCache);
   const fs::path root = cache / std::to_string(major);
   std::error_code error;
   const bool complete = fs::exists(root / kCacheMarker, error);
@@ -123,8 +123,8 @@ fs::path TestEnv::server_bin_dir(int major) {
     if (!complete || ::access((root / "bin" / program).c_str(), X_OK) != 0) {
       throw std::runtime_error(
           "PostgreSQL " + std::to_string(major) + " server binaries are missing (" +
-          (root / "bin" / program).string() + "): run tools/fetch-postgres.sh as root (it fills " +
-          cache.string() + ", or $WALSTREAM_PG_CACHE when set)");
+          (root / "bin" / program).string() + "): run tools/fetch-postgres.sh as root" +
+          (from_env ? " with the same WALSTREAM_PG_CACHE" : ""));
     }
   }
   return root / "bin";
