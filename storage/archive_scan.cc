@@ -188,7 +188,23 @@ std::optional<StreamStart> streaming_start(const ArchiveContents& contents,
     if (best == nullptr || key(segment) > key(*best)) best = &segment;
   }
   if (best == nullptr) return std::nullopt;
-  const SegmentNo segno = best->state == SegmentState::kPartial ? best->segno : best->segno + 1;
+  if (best->state != SegmentState::kPartial) {
+    return StreamStart{protocol::segment_start_lsn(best->segno + 1, segment_size), best->timeline};
+  }
+  // A full segment is renamed by the syncer after the next one was opened: a
+  // kill in between leaves several .partial segments in a row. Start at the
+  // oldest of them, or the full-but-unsynced ones would never be completed.
+  auto has = [&](SegmentNo segno, SegmentState state) {
+    return std::any_of(
+        contents.segments.begin(), contents.segments.end(), [&](const ArchivedSegment& s) {
+          return s.timeline == best->timeline && s.segno == segno && s.state == state;
+        });
+  };
+  SegmentNo segno = best->segno;
+  while (segno > 0 && has(segno - 1, SegmentState::kPartial) &&
+         !has(segno - 1, SegmentState::kComplete) && !has(segno - 1, SegmentState::kCompressed)) {
+    --segno;
+  }
   return StreamStart{protocol::segment_start_lsn(segno, segment_size), best->timeline};
 }
 

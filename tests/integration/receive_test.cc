@@ -362,7 +362,7 @@ void kill_nine_during_load(std::string_view name, bool compress) {
     // What a kill leaves must be an archive to resume from: no hole, no
     // .partial but the newest, none next to its completed segment.
     if (!compress && !list_archive(archive).empty()) {
-      EXPECT_EQ(archive_problems(archive, 0), "") << "after kill " << round;
+      EXPECT_EQ(archive_problems(archive, 0, /*after_kill=*/true), "") << "after kill " << round;
     }
   }
   const std::string endpos = flush_lsn(*primary);

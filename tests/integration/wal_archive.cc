@@ -78,11 +78,12 @@ std::string describe_archive(const fs::path& dir) {
   return text.str();
 }
 
-std::string archive_problems(const fs::path& dir, std::uint64_t through_segno) {
+std::string archive_problems(const fs::path& dir, std::uint64_t through_segno, bool after_kill) {
   const std::vector<ArchiveFile> files = list_archive(dir);
   std::ostringstream problems;
   std::map<std::uint64_t, int> segnos;
   std::map<std::uint32_t, std::uint64_t> newest_of_timeline;
+  std::map<std::uint32_t, std::uint64_t> newest_completed_of_timeline;
   std::set<std::pair<std::uint32_t, std::uint64_t>> completed;
   for (const auto& file : files) {
     if (file.kind == FileKind::kOther) problems << "unexpected file " << file.name << "\n";
@@ -90,11 +91,18 @@ std::string archive_problems(const fs::path& dir, std::uint64_t through_segno) {
     ++segnos[file.segno];
     auto& newest = newest_of_timeline[file.timeline];
     newest = std::max(newest, file.segno);
-    if (file.kind != FileKind::kPartial) completed.emplace(file.timeline, file.segno);
+    if (file.kind != FileKind::kPartial) {
+      completed.emplace(file.timeline, file.segno);
+      auto& newest_completed = newest_completed_of_timeline[file.timeline];
+      newest_completed = std::max(newest_completed, file.segno);
+    }
   }
   for (const auto& file : files) {
     if (file.kind != FileKind::kPartial) continue;
-    if (file.segno != newest_of_timeline[file.timeline]) {
+    const auto newest_completed = newest_completed_of_timeline.find(file.timeline);
+    const bool below_completed = newest_completed != newest_completed_of_timeline.end() &&
+                                 newest_completed->second > file.segno;
+    if (after_kill ? below_completed : file.segno != newest_of_timeline[file.timeline]) {
       problems << file.name << " is not the newest segment of its timeline\n";
     }
     if (completed.count({file.timeline, file.segno}) != 0) {

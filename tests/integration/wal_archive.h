@@ -49,6 +49,10 @@ std::string describe_archive(const std::filesystem::path& dir);
 // with segment N of a later one), a .partial that is not the newest segment
 // of its timeline or sits next to the completed segment, files that are not
 // WAL, an archive ending too early. Empty when all is well.
-std::string archive_problems(const std::filesystem::path& dir, std::uint64_t through_segno);
+// `after_kill`: the archive of a killed receiver, which may hold several
+// .partial segments in a row at the top of a timeline (full ones the syncer
+// had not renamed yet); they must still sit above every completed one.
+std::string archive_problems(const std::filesystem::path& dir, std::uint64_t through_segno,
+                             bool after_kill = false);
 
 }  // namespace walstream::it

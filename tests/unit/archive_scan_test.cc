@@ -144,6 +144,23 @@ TEST_F(ArchiveScanTest, CompleteWinsOverAPartialOfTheSameSegment) {
   EXPECT_EQ(streaming_start(contents, kSegSize)->lsn, Lsn{5 * kSegSize});
 }
 
+TEST_F(ArchiveScanTest, KilledBeforeTheRenameRestartsAtTheOldestPartial) {
+  complete(1, 3);
+  partial(1, 4);  // full, but the syncer had not renamed it yet
+  partial(1, 5);
+  partial(1, 6);
+  auto start = streaming_start(scan(), kSegSize);
+  ASSERT_TRUE(start);
+  EXPECT_EQ(start->lsn, Lsn{4 * kSegSize});
+  EXPECT_EQ(start->timeline, 1u);
+}
+
+TEST_F(ArchiveScanTest, PartialOfAnOlderTimelineIsNotRefetched) {
+  partial(1, 4);  // the old timeline's switch segment stays .partial
+  partial(2, 5);
+  EXPECT_EQ(streaming_start(scan(), kSegSize)->lsn, Lsn{5 * kSegSize});
+}
+
 TEST_F(ArchiveScanTest, OnlyAPartial) {
   partial(2, 7, "");
   ArchiveContents contents = scan();
