@@ -130,6 +130,19 @@ struct Expected {
   bool bad = false;  // a problem was reported already; skip its checksum
 };
 
+// The major in PG_VERSION ("15\n"); nullopt if unreadable or pre-10 ("9.6").
+std::optional<int> server_major_of(const fs::path& root) {
+  try {
+    const std::string text = read_whole_file(root / "PG_VERSION", 64);
+    std::size_t used = 0;
+    const int value = std::stoi(text, &used);
+    if (used < text.size() && text[used] == '.') return std::nullopt;
+    return value;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
 class Verifier {
  public:
   Verifier(const BackupVerifyOptions& options, std::vector<std::string>& problems)
@@ -137,6 +150,13 @@ class Verifier {
 
   void run() {
     const fs::path manifest_path = root_ / "backup_manifest";
+    if (const auto major = server_major_of(root_);
+        !fs::exists(manifest_path) && major && *major < 13) {
+      // Not damage: servers before 13 make no manifest.
+      throw Error(
+          ErrorKind::kUsage, "\"" + root_.string() + "\" has no backup_manifest to verify against",
+          "PostgreSQL " + std::to_string(*major) + " makes no backup manifest (13 and later do)");
+    }
     const std::string text = read_whole_file(manifest_path, kMaxManifestSize);
     manifest_ = protocol::parse_backup_manifest(text);
     check_manifest_checksum(text);
@@ -326,18 +346,8 @@ class Verifier {
 
   std::optional<std::uint16_t> wal_page_magic() {
     std::optional<int> major = options_.server_major;
-    if (!major) {
-      try {
-        const std::string text = read_whole_file(root_ / "PG_VERSION", 64);
-        std::size_t used = 0;
-        const int value = std::stoi(text, &used);
-        // "15\n"; 9.6 and older wrote "9.6", which no table entry matches.
-        if (used < text.size() && text[used] == '.') return std::nullopt;
-        major = value;
-      } catch (const std::exception&) {
-        return std::nullopt;
-      }
-    }
+    if (!major) major = server_major_of(root_);
+    if (!major) return std::nullopt;
     return protocol::xlog_page_magic_for_major(*major);
   }
 
