@@ -18,10 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kPassword = "secret";
-
-EnvOverrides password_env() { return {{"PGPASSWORD", kPassword}}; }
-
 TEST(CascadeTest, CloneAndReceiveFromAHotStandby) {
   auto primary = PgCluster::create_primary("cascade_primary");
   primary->start();

@@ -19,10 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-constexpr const char* kPassword = "secret";
-
-EnvOverrides password_env() { return {{"PGPASSWORD", kPassword}}; }
-
 std::vector<std::string> clone_args(const fs::path& target, int port,
                                     std::vector<std::string> extra = {}) {
   std::vector<std::string> args{

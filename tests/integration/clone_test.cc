@@ -23,7 +23,6 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-constexpr const char* kPassword = "secret";
 constexpr const char* kOddPassword = R"(pa'ss\wo rd)";
 constexpr const char* kErrorPrefix = "walstream: error: ";
 
@@ -38,8 +37,6 @@ std::vector<std::string> clone_args(const fs::path& target, int port, const std:
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
-
-EnvOverrides password_env(const std::string& password) { return {{"PGPASSWORD", password}}; }
 
 void expect_verifies(const fs::path& target) {
   const CommandResult verify =
@@ -307,20 +304,6 @@ std::unique_ptr<PgCluster> start_dedicated_primary(std::string_view name,
   return primary;
 }
 
-std::vector<std::string> pgbench_args(const PgCluster& server,
-                                      std::initializer_list<std::string> args) {
-  std::vector<std::string> argv{TestEnv::pg_bin("pgbench").string(),
-                                "-h",
-                                server.socket_dir().string(),
-                                "-p",
-                                std::to_string(server.port()),
-                                "-U",
-                                "postgres"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  argv.emplace_back("postgres");
-  return argv;
-}
-
 TEST(CloneDedicatedTest, GroupAccessModesFollowServer) {
   PgClusterOptions options;
   options.group_access = true;
@@ -352,10 +335,10 @@ TEST(CloneDedicatedTest, MaxWalSendersExhausted) {
 
 TEST(CloneDedicatedTest, CloneUnderPgbenchLoadIsConsistent) {
   auto primary = start_dedicated_primary("load_primary", {});
-  const CommandResult init = run_command(pgbench_args(*primary, {"-i", "-s", "5", "-q"}));
+  const CommandResult init = run_command(pgbench_argv(*primary, {"-i", "-s", "5", "-q"}));
   ASSERT_EQ(init.exit_code, 0) << init.describe();
 
-  auto load = Process::start(pgbench_args(*primary, {"-c", "2", "-j", "2", "-T", "600", "-n"}));
+  auto load = Process::start(pgbench_argv(*primary, {"-c", "2", "-j", "2", "-T", "600", "-n"}));
   std::string last;
   ASSERT_TRUE(
       primary->wait_for_value("SELECT count(*) >= 200 FROM pgbench_history", "t", 60s, &last))
@@ -404,7 +387,7 @@ TEST(CloneDedicatedTest, CloneUnderPgbenchLoadIsConsistent) {
 
 TEST(CloneDedicatedTest, InterruptRemovesTarget) {
   auto primary = start_dedicated_primary("big_primary", {});
-  const CommandResult init = run_command(pgbench_args(*primary, {"-i", "-s", "20", "-q"}));
+  const CommandResult init = run_command(pgbench_argv(*primary, {"-i", "-s", "20", "-q"}));
   ASSERT_EQ(init.exit_code, 0) << init.describe();
 
   const fs::path target = PgCluster::clone_data_dir("interrupted");

@@ -29,10 +29,6 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-constexpr const char* kPassword = "secret";
-
-EnvOverrides password_env() { return {{"PGPASSWORD", kPassword}}; }
-
 std::string test_name(const ::testing::TestParamInfo<int>& info) {
   return "Pg" + std::to_string(info.param);
 }
@@ -58,27 +54,6 @@ std::vector<std::string> with_connection(std::vector<std::string> args, const Pg
   args.emplace_back("r");
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
-}
-
-std::string flush_lsn(PgCluster& server) {
-  // pg_current_wal_flush_lsn() is primary-only; on a standby the replay
-  // position is what cascading walsenders serve.
-  return server.query_value(
-      "SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
-      "ELSE pg_current_wal_flush_lsn() END");
-}
-
-// Writes a little WAL and switches segments `segments` times; returns the
-// flush position after the last write, before the last switch.
-std::string generate_wal(PgCluster& server, int segments) {
-  server.exec("CREATE TABLE IF NOT EXISTS filler (id bigserial, pad text)");
-  std::string last;
-  for (int i = 0; i < segments; ++i) {
-    server.exec("INSERT INTO filler (pad) SELECT repeat('x', 100) FROM generate_series(1, 1000)");
-    last = flush_lsn(server);
-    server.exec("SELECT pg_switch_wal()");
-  }
-  return last;
 }
 
 void expect_streaming(PgCluster& standby) {
@@ -292,38 +267,10 @@ TEST_P(MatrixTimelineTest, FollowsTimelineSwitch) {
   const fs::path archive = TestEnv::unique_path(name("tl_archive"));
   auto receiver = start_walstream(
       with_connection({"receive", "-D", archive.string()}, *standby, {"-s", "1"}), password_env());
-  ASSERT_TRUE(wait_until(
-                  [&] {
-                    return !receiver->running() ||
-                           standby->query_value("SELECT count(*) FROM pg_stat_replication") == "1";
-                  },
-                  30s) &&
-              receiver->running())
-      << receiver->wait(10s).describe();
-  const std::uint64_t on_timeline_1 = parse_lsn(generate_wal(*primary, 2));
-  const fs::path tli1_segment = archive / segment_name(1, segno_of(on_timeline_1));
-  ASSERT_TRUE(wait_until([&] { return fs::exists(tli1_segment) || !receiver->running(); }, 30s) &&
-              receiver->running())
-      << tli1_segment << " never arrived\n"
-      << describe_archive(archive) << receiver->stderr_so_far();
-
-  primary->stop();
-  standby->promote();
-  ASSERT_EQ(standby->query_value("SELECT pg_is_in_recovery()"), "f");
-  standby->exec("CREATE TABLE after_promotion AS SELECT g FROM generate_series(1, 1000) g");
-  const std::uint64_t on_timeline_2 = parse_lsn(flush_lsn(*standby));
-  standby->exec("SELECT pg_switch_wal()");
+  std::uint64_t on_timeline_2 = 0;
+  ASSERT_NO_FATAL_FAILURE(
+      follow_timeline_switch(*primary, *standby, *receiver, archive, on_timeline_2));
   const fs::path tli2_segment = archive / segment_name(2, segno_of(on_timeline_2));
-  ASSERT_TRUE(wait_until(
-      [&] {
-        return !receiver->running() ||
-               (fs::exists(tli2_segment) && fs::exists(archive / "00000002.history"));
-      },
-      60s))
-      << tli2_segment << " or 00000002.history never arrived\n"
-      << describe_archive(archive) << receiver->stderr_so_far();
-  ASSERT_TRUE(receiver->running())
-      << "receiver exited at the timeline switch: " << receiver->wait(10s).describe();
 
   receiver->send_signal(SIGINT);
   const CommandResult result = receiver->wait(30s);

@@ -40,7 +40,6 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-constexpr const char* kPassword = "secret";
 constexpr const char* kErrorPrefix = "walstream: error: ";
 
 // File name -> content of every file directly in `dir`.
@@ -141,8 +140,6 @@ void expect_same_prefix(const fs::path& reference_file, const fs::path& actual_d
 
 // --- Servers, clients and load ----------------------------------------------
 
-EnvOverrides password_env() { return {{"PGPASSWORD", kPassword}}; }
-
 // A started primary with 1 MB segments and role r (REPLICATION, kPassword).
 std::unique_ptr<PgCluster> start_primary(std::string_view name, PgClusterOptions options = {}) {
   options.wal_segment_size_mb = 1;
@@ -214,38 +211,6 @@ bool wait_slot_active(PgCluster& server, const std::string& slot, Process& recei
 
 bool wait_slot_inactive(PgCluster& server, const std::string& slot) {
   return wait_until([&] { return slot_active_pid(server, slot).empty(); }, 30s);
-}
-
-std::string flush_lsn(PgCluster& server) {
-  return server.query_value("SELECT pg_current_wal_flush_lsn()");
-}
-
-// Writes a little WAL and switches segments `segments` times; returns the
-// flush position after the last write, before the last switch (inside the
-// last segment written to).
-std::string generate_wal(PgCluster& server, int segments) {
-  server.exec("CREATE TABLE IF NOT EXISTS filler (id bigserial, pad text)");
-  std::string last;
-  for (int i = 0; i < segments; ++i) {
-    server.exec("INSERT INTO filler (pad) SELECT repeat('x', 100) FROM generate_series(1, 1000)");
-    last = flush_lsn(server);
-    server.exec("SELECT pg_switch_wal()");
-  }
-  return last;
-}
-
-std::vector<std::string> pgbench_argv(const PgCluster& server,
-                                      std::initializer_list<std::string> args) {
-  std::vector<std::string> argv{TestEnv::pg_bin("pgbench").string(),
-                                "-h",
-                                server.socket_dir().string(),
-                                "-p",
-                                std::to_string(server.port()),
-                                "-U",
-                                "postgres"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  argv.emplace_back("postgres");
-  return argv;
 }
 
 void pgbench_init(PgCluster& server) {
@@ -617,38 +582,10 @@ TEST(ReceiveTest, FollowsTimelineSwitchAfterPromotion) {
   // Cascading: the receiver streams from the standby.
   const fs::path archive = TestEnv::unique_path("tl_archive");
   auto receiver = start_walstream(receive_args(archive, *standby, {"-s", "1"}), password_env());
-  ASSERT_TRUE(wait_until(
-                  [&] {
-                    return !receiver->running() ||
-                           standby->query_value("SELECT count(*) FROM pg_stat_replication") == "1";
-                  },
-                  30s) &&
-              receiver->running())
-      << receiver->wait(10s).describe();
-  const std::uint64_t on_timeline_1 = parse_lsn(generate_wal(*primary, 2));
-  const fs::path tli1_segment = archive / segment_name(1, segno_of(on_timeline_1));
-  ASSERT_TRUE(wait_until([&] { return fs::exists(tli1_segment) || !receiver->running(); }, 30s) &&
-              receiver->running())
-      << tli1_segment << " never arrived\n"
-      << describe_archive(archive) << receiver->stderr_so_far();
-
-  primary->stop();
-  standby->promote();
-  ASSERT_EQ(standby->query_value("SELECT pg_is_in_recovery()"), "f");
-  standby->exec("CREATE TABLE after_promotion AS SELECT g FROM generate_series(1, 1000) g");
-  const std::uint64_t on_timeline_2 = parse_lsn(flush_lsn(*standby));
-  standby->exec("SELECT pg_switch_wal()");
+  std::uint64_t on_timeline_2 = 0;
+  ASSERT_NO_FATAL_FAILURE(
+      follow_timeline_switch(*primary, *standby, *receiver, archive, on_timeline_2));
   const fs::path tli2_segment = archive / segment_name(2, segno_of(on_timeline_2));
-  ASSERT_TRUE(wait_until(
-      [&] {
-        return !receiver->running() ||
-               (fs::exists(tli2_segment) && fs::exists(archive / "00000002.history"));
-      },
-      60s))
-      << tli2_segment << " or 00000002.history never arrived\n"
-      << describe_archive(archive) << receiver->stderr_so_far();
-  ASSERT_TRUE(receiver->running())
-      << "receiver exited at the timeline switch: " << receiver->wait(10s).describe();
 
   const CommandResult result = stop_receiver(*receiver);
   EXPECT_EQ(result.exit_code, 0) << result.describe();
@@ -770,6 +707,18 @@ class ReceiveArchiveTest : public ::testing::Test {
     return segments;
   }
 
+  // Receive from `slot` up to end_lsn_ into `archive` must be refused with an
+  // error naming `cause`, losing or changing no file (one helper for the
+  // damaged-archive cases).
+  static void expect_refused(const fs::path& archive, const std::string& slot,
+                             const std::string& cause) {
+    const auto before = snapshot(archive);
+    const CommandResult result = run_walstream(
+        receive_args(archive, primary(), {"-S", slot, "-E", end_lsn_}), password_env(), 60s);
+    expect_error(result, cause);
+    expect_nothing_lost(before, archive);
+  }
+
   static std::unique_ptr<PgCluster> primary_;
   static std::string setup_error_;
   static std::string end_lsn_;
@@ -783,11 +732,7 @@ fs::path ReceiveArchiveTest::base_archive_;
 
 TEST_F(ReceiveArchiveTest, UnknownSlot) {
   const fs::path archive = copy_archive();
-  const auto before = snapshot(archive);
-  const CommandResult result = run_walstream(
-      receive_args(archive, primary(), {"-S", "nosuch", "-E", end_lsn_}), password_env(), 60s);
-  expect_error(result, "nosuch");
-  expect_nothing_lost(before, archive);
+  expect_refused(archive, "nosuch", "nosuch");
 }
 
 TEST_F(ReceiveArchiveTest, ArchiveWithHole) {
@@ -796,11 +741,7 @@ TEST_F(ReceiveArchiveTest, ArchiveWithHole) {
   ASSERT_GE(segments.size(), 3U) << describe_archive(archive);
   const std::string missing = segments[segments.size() / 2].name;
   fs::remove(archive / missing);
-  const auto before = snapshot(archive);
-  const CommandResult result = run_walstream(
-      receive_args(archive, primary(), {"-S", "base", "-E", end_lsn_}), password_env(), 60s);
-  expect_error(result, missing);
-  expect_nothing_lost(before, archive);
+  expect_refused(archive, "base", missing);
 }
 
 TEST_F(ReceiveArchiveTest, NonWalFileWithWalName) {
@@ -812,11 +753,7 @@ TEST_F(ReceiveArchiveTest, NonWalFileWithWalName) {
   std::string noise(kSegmentSize, '\0');
   for (auto& byte : noise) byte = static_cast<char>(random());
   write_file(archive / next, noise);
-  const auto before = snapshot(archive);
-  const CommandResult result = run_walstream(
-      receive_args(archive, primary(), {"-S", "base", "-E", end_lsn_}), password_env(), 60s);
-  expect_error(result, next);
-  expect_nothing_lost(before, archive);
+  expect_refused(archive, "base", next);
 }
 
 TEST_F(ReceiveArchiveTest, UnwritableDirectory) {

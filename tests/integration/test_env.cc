@@ -681,4 +681,20 @@ std::string PgCluster::log_tail(int lines) const {
   return tail;
 }
 
+EnvOverrides password_env(const std::string& password) { return {{"PGPASSWORD", password}}; }
+
+std::vector<std::string> pgbench_argv(const PgCluster& server,
+                                      std::initializer_list<std::string> args) {
+  std::vector<std::string> argv{TestEnv::pg_bin("pgbench").string(),
+                                "-h",
+                                server.socket_dir().string(),
+                                "-p",
+                                std::to_string(server.port()),
+                                "-U",
+                                "postgres"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.emplace_back("postgres");
+  return argv;
+}
+
 }  // namespace walstream::it

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -82,6 +83,13 @@ struct CommandResult {
 // Environment changes for a child: a value sets the variable, std::nullopt
 // removes it. Everything else is inherited from the test process.
 using EnvOverrides = std::map<std::string, std::optional<std::string>>;
+
+// Password the tests give replication role r.
+inline constexpr const char* kPassword = "secret";
+
+// PGPASSWORD for a walstream or libpq child (shared so every test logs in the
+// same way).
+EnvOverrides password_env(const std::string& password = kPassword);
 
 // A child process started with fork/exec, stdin from /dev/null, stdout and
 // stderr captured through pipes that a reader thread drains continuously (so a
@@ -258,5 +266,10 @@ class PgCluster {
   int port_ = 0;
   bool running_ = false;
 };
+
+// argv of Debian's pgbench against `server` over its unix socket as superuser
+// postgres on database postgres, with `args` in between.
+std::vector<std::string> pgbench_argv(const PgCluster& server,
+                                      std::initializer_list<std::string> args);
 
 }  // namespace walstream::it

@@ -21,6 +21,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/test_env.h"
+#include "tests/integration/wal_archive.h"
 
 namespace walstream::it {
 namespace {
@@ -29,33 +30,8 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-constexpr const char* kPassword = "secret";
 constexpr const char* kErrorPrefix = "walstream: error: ";
-constexpr std::uint64_t kSegmentSize = 1024 * 1024;
 constexpr std::uint64_t kPageSize = 8192;
-
-EnvOverrides password_env() { return {{"PGPASSWORD", kPassword}}; }
-
-std::uint64_t parse_lsn(const std::string& text) {
-  const auto slash = text.find('/');
-  return (std::stoull(text.substr(0, slash), nullptr, 16) << 32U) |
-         std::stoull(text.substr(slash + 1), nullptr, 16);
-}
-
-std::string format_lsn(std::uint64_t lsn) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%X/%X", static_cast<unsigned>(lsn >> 32U),
-                static_cast<unsigned>(lsn & 0xFFFFFFFFU));
-  return text;
-}
-
-std::string segment_name(std::uint32_t timeline, std::uint64_t segno) {
-  const std::uint64_t per_id = 0x100000000ULL / kSegmentSize;
-  char name[32];
-  std::snprintf(name, sizeof name, "%08X%08X%08X", timeline, static_cast<unsigned>(segno / per_id),
-                static_cast<unsigned>(segno % per_id));
-  return name;
-}
 
 void flip_byte(const fs::path& file, std::uint64_t offset) {
   std::fstream stream(file, std::ios::in | std::ios::out | std::ios::binary);
@@ -111,20 +87,6 @@ void expect_rejected(const CommandResult& result, const std::string& named) {
   EXPECT_THAT(result.err, HasSubstr(kErrorPrefix)) << result.describe();
   EXPECT_THAT(result.err, HasSubstr(named)) << result.describe();
   EXPECT_THAT(result.out, Not(HasSubstr("verified"))) << result.describe();
-}
-
-std::vector<std::string> pgbench_argv(const PgCluster& server,
-                                      std::initializer_list<std::string> args) {
-  std::vector<std::string> argv{TestEnv::pg_bin("pgbench").string(),
-                                "-h",
-                                server.socket_dir().string(),
-                                "-p",
-                                std::to_string(server.port()),
-                                "-U",
-                                "postgres"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  argv.emplace_back("postgres");
-  return argv;
 }
 
 // A primary with 1 MB segments, role r and pgbench tables of scale 2.

@@ -10,6 +10,8 @@
 #include <system_error>
 #include <utility>
 
+#include <gtest/gtest.h>
+
 namespace walstream::it {
 
 namespace fs = std::filesystem;
@@ -127,6 +129,61 @@ std::string archive_problems(const fs::path& dir, std::uint64_t through_segno, b
   }
   const std::string text = problems.str();
   return text.empty() ? text : text + describe_archive(dir);
+}
+
+std::string flush_lsn(PgCluster& server) {
+  // pg_current_wal_flush_lsn() is primary-only; on a standby the replay
+  // position is what cascading walsenders serve.
+  return server.query_value(
+      "SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
+      "ELSE pg_current_wal_flush_lsn() END");
+}
+
+std::string generate_wal(PgCluster& server, int segments) {
+  server.exec("CREATE TABLE IF NOT EXISTS filler (id bigserial, pad text)");
+  std::string last;
+  for (int i = 0; i < segments; ++i) {
+    server.exec("INSERT INTO filler (pad) SELECT repeat('x', 100) FROM generate_series(1, 1000)");
+    last = flush_lsn(server);
+    server.exec("SELECT pg_switch_wal()");
+  }
+  return last;
+}
+
+void follow_timeline_switch(PgCluster& primary, PgCluster& standby, Process& receiver,
+                            const fs::path& archive, std::uint64_t& on_timeline_2) {
+  ASSERT_TRUE(wait_until(
+                  [&] {
+                    return !receiver.running() ||
+                           standby.query_value("SELECT count(*) FROM pg_stat_replication") == "1";
+                  },
+                  30s) &&
+              receiver.running())
+      << receiver.wait(10s).describe();
+  const std::uint64_t on_timeline_1 = parse_lsn(generate_wal(primary, 2));
+  const fs::path tli1_segment = archive / segment_name(1, segno_of(on_timeline_1));
+  ASSERT_TRUE(wait_until([&] { return fs::exists(tli1_segment) || !receiver.running(); }, 30s) &&
+              receiver.running())
+      << tli1_segment << " never arrived\n"
+      << describe_archive(archive) << receiver.stderr_so_far();
+
+  primary.stop();
+  standby.promote();
+  ASSERT_EQ(standby.query_value("SELECT pg_is_in_recovery()"), "f");
+  standby.exec("CREATE TABLE after_promotion AS SELECT g FROM generate_series(1, 1000) g");
+  on_timeline_2 = parse_lsn(flush_lsn(standby));
+  standby.exec("SELECT pg_switch_wal()");
+  const fs::path tli2_segment = archive / segment_name(2, segno_of(on_timeline_2));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return !receiver.running() ||
+               (fs::exists(tli2_segment) && fs::exists(archive / "00000002.history"));
+      },
+      60s))
+      << tli2_segment << " or 00000002.history never arrived\n"
+      << describe_archive(archive) << receiver.stderr_so_far();
+  ASSERT_TRUE(receiver.running()) << "receiver exited at the timeline switch: "
+                                  << receiver.wait(10s).describe();
 }
 
 }  // namespace walstream::it

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/integration/test_env.h"
+
 namespace walstream::it {
 
 constexpr std::uint64_t kSegmentSize = 1024 * 1024;  // initdb --wal-segsize=1
@@ -54,5 +56,24 @@ std::string describe_archive(const std::filesystem::path& dir);
 // had not renamed yet); they must still sit above every completed one.
 std::string archive_problems(const std::filesystem::path& dir, std::uint64_t through_segno,
                              bool after_kill = false);
+
+// The server's WAL flush position, on a primary or (replay position) on a
+// standby.
+std::string flush_lsn(PgCluster& server);
+
+// Writes a little WAL and switches segments `segments` times; returns the
+// flush position after the last write, before the last switch (inside the
+// last segment written to).
+std::string generate_wal(PgCluster& server, int segments);
+
+// Shared by the receive and matrix timeline tests: `receiver` streams into
+// `archive` from `standby`, a standby of `primary`. Waits until it streams a
+// timeline 1 segment, stops the primary, promotes the standby, writes WAL on
+// timeline 2, and waits until the archive holds that segment and
+// 00000002.history with the receiver still running. Sets `on_timeline_2` to an
+// LSN written on timeline 2. Fails fatally otherwise: wrap the call in
+// ASSERT_NO_FATAL_FAILURE.
+void follow_timeline_switch(PgCluster& primary, PgCluster& standby, Process& receiver,
+                            const std::filesystem::path& archive, std::uint64_t& on_timeline_2);
 
 }  // namespace walstream::it
