@@ -11,7 +11,7 @@ void add_connection_flags(CLI::App& command, walreceiver::ConnectionOptions& opt
   command.add_option("-U,--username", options.user, "Connect as this role");
   command.add_flag("-w,--no-password", options.never_prompt, "Never prompt for a password");
   command.add_flag("-W,--password", options.force_prompt, "Prompt for a password first");
-  options.prompt_password = prompt_password;
+  options.password_prompt = prompt_password;
 }
 
 }  // namespace walstream::tools

@@ -8,7 +8,8 @@ set -euo pipefail
 
 readonly demo_user=walstream-demo
 readonly pg_bin=/usr/lib/postgresql/15/bin
-readonly password=demo-secret
+# A fresh random password each run (letters and digits: safe in SQL and .pgpass).
+readonly password=$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 20)
 
 step() { printf '\n==> %s\n' "$*"; }
 

@@ -249,7 +249,7 @@ void drop_slot_quietly(const ConnectionOptions& connection, const std::string& s
   asio::io_context io;
   AbortSignal abort;
   ConnectionOptions quiet = connection;
-  quiet.prompt_password = nullptr;
+  quiet.password_prompt = {};
   quiet.force_prompt = false;
   asio::co_spawn(
       io,

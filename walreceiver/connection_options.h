@@ -19,7 +19,7 @@ struct ConnectionOptions {
   bool never_prompt = false;  // -w
   bool force_prompt = false;  // -W
   // Asks the user for a password (terminal, echo off); nullopt if it cannot.
-  std::function<std::optional<std::string>()> prompt_password;
+  std::function<std::optional<std::string>()> password_prompt;
 };
 
 using Keywords = std::vector<std::pair<std::string, std::string>>;

@@ -28,8 +28,8 @@ PgConnection::~PgConnection() {
 asio::awaitable<std::unique_ptr<PgConnection>> PgConnection::connect(
     const ConnectionOptions& options, AbortSignal& abort) {
   std::string password;
-  if (options.force_prompt && options.prompt_password) {
-    if (auto typed = options.prompt_password()) password = *typed;
+  if (options.force_prompt && options.password_prompt) {
+    if (auto typed = options.password_prompt()) password.assign(*typed);
   }
   for (;;) {
     Keywords keywords = replication_keywords(options, password);
@@ -60,10 +60,10 @@ asio::awaitable<std::unique_ptr<PgConnection>> PgConnection::connect(
     }
     if (!connected) {
       bool may_ask = PQconnectionNeedsPassword(raw) && password.empty() && !options.never_prompt &&
-                     options.prompt_password;
+                     options.password_prompt;
       if (may_ask) {
-        if (auto typed = options.prompt_password()) {
-          password = *typed;
+        if (auto typed = options.password_prompt()) {
+          password.assign(*typed);
           continue;
         }
       }
