@@ -87,7 +87,7 @@ CONF
   echo "    standby.signal: $([[ -f $standby/standby.signal ]] && echo present || echo MISSING)"
   echo "    postgresql.auto.conf:"
   grep -E '^primary_(conninfo|slot_name)' "$standby/postgresql.auto.conf" |
-    sed -E "s/password=('[^']*'|[^ ']*)/password=********/" | sed 's/^/      /'
+    sed -E "s/(password)=('[^']*'|[^ ']*)/\1=********/" | sed 's/^/      /'
 
   local standby_port
   standby_port=$(free_port)
