@@ -84,32 +84,50 @@ std::string check_segment_first_page(ByteView bytes, SegmentNo segno, std::uint6
   return {};
 }
 
-std::string check_page(ByteView page_bytes, Lsn page, const PageCheck& check,
-                       PageCheckState& state) {
+SegmentPageChecker::SegmentPageChecker(SegmentNo segno, PageCheck check)
+    : segno_(segno), check_(check), next_page_(segment_start_lsn(segno, check.segment_size)) {}
+
+std::string SegmentPageChecker::feed(ByteView pages) {
+  if (pages.size() % kWalPageSize != 0) return "not a whole number of pages";
+  for (std::size_t offset = 0; offset < pages.size(); offset += kWalPageSize) {
+    std::string problem = check_page(pages.subspan(offset, kWalPageSize));
+    if (!problem.empty()) return problem;
+    next_page_.value += kWalPageSize;
+  }
+  return {};
+}
+
+std::string SegmentPageChecker::check_page(ByteView page_bytes) {
   constexpr std::uint16_t kXlpFirstIsContRecord = 0x0001;
   constexpr std::uint16_t kXlpKnownFlags = 0x000F;
-  if (page_bytes.size() != kWalPageSize) return "page at " + to_string(page) + ": truncated";
+  const Lsn page = next_page_;
+  const bool first = page.value % check_.segment_size == 0;
+  if (first) {
+    std::string problem =
+        check_segment_first_page(page_bytes, segno_, check_.segment_size, check_.system_id);
+    if (!problem.empty()) return problem;
+  }
   const bool zero = std::all_of(page_bytes.begin(), page_bytes.end(),
                                 [](std::byte b) { return b == std::byte{0}; });
-  if (zero && page.value % check.segment_size != 0) {
-    state.zero_tail = true;
+  if (zero && !first) {
+    zero_tail_ = true;
     return {};
   }
-  if (state.zero_tail) {
+  if (zero_tail_) {
     return "page at " + to_string(page) + ": data after the zero-filled end of the segment";
   }
   auto header = parse_long_page_header(page_bytes);
   auto fail = [&](const std::string& what) { return "page at " + to_string(page) + ": " + what; };
-  if (header->magic != check.magic) {
-    return fail("magic " + hex(header->magic) + ", expected " + hex(check.magic));
+  if (header->magic != check_.magic) {
+    return fail("magic " + hex(header->magic) + ", expected " + hex(check_.magic));
   }
   if ((header->info & ~kXlpKnownFlags) != 0) return fail("unknown flag bits " + hex(header->info));
   if (header->page_address != page) return fail("page address " + to_string(header->page_address));
-  if (header->timeline == 0 || header->timeline < state.previous_timeline ||
-      header->timeline > check.max_timeline) {
+  if (header->timeline == 0 || header->timeline < previous_timeline_ ||
+      header->timeline > check_.max_timeline) {
     return fail("timeline " + std::to_string(header->timeline) + " out of order");
   }
-  state.previous_timeline = header->timeline;
+  previous_timeline_ = header->timeline;
   const bool continued = (header->info & kXlpFirstIsContRecord) != 0;
   if (continued != (header->remaining_length > 0)) {
     return fail("continuation flag and remaining length " +
@@ -123,17 +141,7 @@ std::string check_segment_pages(ByteView segment, SegmentNo segno, const PageChe
     return "segment has " + std::to_string(segment.size()) + " bytes, expected " +
            std::to_string(check.segment_size);
   }
-  std::string problem =
-      check_segment_first_page(segment, segno, check.segment_size, check.system_id);
-  if (!problem.empty()) return problem;
-  const Lsn start = segment_start_lsn(segno, check.segment_size);
-  PageCheckState state;
-  for (std::size_t offset = 0; offset < segment.size(); offset += kWalPageSize) {
-    problem =
-        check_page(segment.subspan(offset, kWalPageSize), Lsn{start.value + offset}, check, state);
-    if (!problem.empty()) return problem;
-  }
-  return {};
+  return SegmentPageChecker(segno, check).feed(segment);
 }
 
 }  // namespace walstream::protocol

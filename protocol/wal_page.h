@@ -54,26 +54,32 @@ struct PageCheck {
   TimelineId max_timeline = 0;  // pages may carry this timeline or older ones
 };
 
-// What check_page carries from one page of a segment to the next.
-struct PageCheckState {
-  TimelineId previous_timeline = 0;
-  // After an XLOG_SWITCH record the server leaves the rest of the segment
-  // zero-filled: once a zero page is seen, every later page must be zero too.
-  bool zero_tail = false;
+// Checks the page headers of one segment as its bytes go by, in any number
+// of whole pages at a time (so a caller reading a large segment in pieces
+// holds one piece only): magic, known flag bits, a long header with the right
+// system identifier and sizes on the first page, each page's own address,
+// timelines that never decrease and never exceed max_timeline, and a
+// remaining-length that agrees with the continuation flag. After an
+// XLOG_SWITCH record the server leaves the rest of the segment zero-filled:
+// once a zero page is seen, every later page must be zero too.
+class SegmentPageChecker {
+ public:
+  SegmentPageChecker(SegmentNo segno, PageCheck check);
+  // The next pages of the segment, in order (a multiple of kWalPageSize).
+  // Returns "" if they are valid, else the first problem with its page's LSN.
+  std::string feed(ByteView pages);
+
+ private:
+  std::string check_page(ByteView page_bytes);
+
+  SegmentNo segno_;
+  PageCheck check_;
+  Lsn next_page_;
+  TimelineId previous_timeline_ = 0;
+  bool zero_tail_ = false;
 };
 
-// Checks one whole page (kWalPageSize bytes) at LSN `page`. Returns "" or the
-// problem.
-std::string check_page(ByteView page_bytes, Lsn page, const PageCheck& check,
-                       PageCheckState& state);
-
-// Checks the header of every page of one whole segment (segment_size bytes):
-// magic, known flag bits, a long header with the right system identifier and
-// sizes on the first page, each page's own address, timelines that never
-// decrease and never exceed max_timeline, and a remaining-length that agrees
-// with the continuation flag; a zero-filled tail is accepted (what follows an
-// XLOG_SWITCH record). Returns "" if all are valid, else the first problem
-// with the LSN of its page.
+// SegmentPageChecker over one whole segment (segment_size bytes).
 std::string check_segment_pages(ByteView segment, SegmentNo segno, const PageCheck& check);
 
 }  // namespace walstream::protocol

@@ -130,22 +130,12 @@ std::string DurableWalSink::validate(const storage::SegmentFile& file) const {
   check.max_timeline = file.timeline;
   constexpr std::size_t kChunk = 1024 * 1024;
   std::vector<std::byte> chunk(std::min<std::uint64_t>(kChunk, options_.segment_size));
-  const protocol::Lsn start = protocol::segment_start_lsn(file.segno, options_.segment_size);
-  protocol::PageCheckState state;
+  protocol::SegmentPageChecker checker(file.segno, check);
   for (std::uint64_t offset = 0; offset < options_.segment_size; offset += chunk.size()) {
     ssize_t n = ::pread(file.fd.get(), chunk.data(), chunk.size(), static_cast<off_t>(offset));
     if (n != static_cast<ssize_t>(chunk.size())) return "could not read it back";
-    if (offset == 0) {
-      std::string problem = protocol::check_segment_first_page(
-          chunk, file.segno, options_.segment_size, options_.system_id);
-      if (!problem.empty()) return problem;
-    }
-    for (std::size_t page = 0; page < chunk.size(); page += protocol::kWalPageSize) {
-      std::string problem =
-          protocol::check_page(ByteView(chunk).subspan(page, protocol::kWalPageSize),
-                               protocol::Lsn{start.value + offset + page}, check, state);
-      if (!problem.empty()) return problem;
-    }
+    std::string problem = checker.feed(chunk);
+    if (!problem.empty()) return problem;
   }
   return {};
 }
