@@ -1,5 +1,6 @@
-// WalSegmentWriter::write throughput with sync off: the cost of splitting,
-// pwrite and per-segment zero-fill/rename, without the disk's fsync latency.
+// WalArchiveWriter::write throughput with durability deferred: the cost of
+// splitting, pwritev and per-segment zero-fill/rename (on the syncer thread),
+// without the disk's fsync latency.
 // Runs on /dev/shm when present (tmpfs), else /tmp.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
@@ -11,15 +12,16 @@
 #include <vector>
 
 #include "protocol/lsn.h"
-#include "storage/wal_segment_writer.h"
+#include "storage/wal_archive_writer.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using walstream::ByteView;
 using walstream::protocol::Lsn;
-using walstream::storage::WalSegmentWriter;
-using walstream::storage::WalWriterOptions;
+using walstream::protocol::StreamPosition;
+using walstream::storage::WalArchiveWriter;
+using walstream::storage::WalArchiveWriterOptions;
 
 constexpr std::uint64_t kSegmentSize = 16 * 1024 * 1024;
 
@@ -36,15 +38,16 @@ void BM_WalSegmentWriterWrite(benchmark::State& state) {
   for (std::size_t i = 0; i < message.size(); ++i) message[i] = static_cast<std::byte>(i * 7);
 
   fs::path dir = make_temp_dir();
-  WalWriterOptions options;
+  WalArchiveWriterOptions options;
   options.directory = dir;
   options.segment_size = kSegmentSize;
-  options.sync = false;
-  WalSegmentWriter writer(options);
+  options.durability = walstream::storage::WalDurability::kDeferred;
+  WalArchiveWriter writer(options);
+  const ByteView piece(message);
 
   Lsn lsn{kSegmentSize};
   for (auto _ : state) {
-    writer.write(1, lsn, ByteView(message));
+    writer.write(StreamPosition{1, lsn}, std::span<const ByteView>(&piece, 1));
     lsn.value += message_size;
     if (walstream::protocol::segment_offset(lsn, kSegmentSize) < message_size) {
       // A segment was just completed: drop the files so a long run does not
@@ -56,7 +59,7 @@ void BM_WalSegmentWriterWrite(benchmark::State& state) {
       state.ResumeTiming();
     }
   }
-  writer.finish(WalSegmentWriter::FinishMode::kKeepPartial);
+  writer.finish(WalArchiveWriter::LastSegment::kKeepPartial);
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
                           static_cast<std::int64_t>(message_size));
 

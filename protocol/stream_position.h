@@ -5,6 +5,7 @@
 // durable or reported position is therefore kept as (timeline, LSN).
 #pragma once
 
+#include <ostream>
 #include <string>
 
 #include "protocol/lsn.h"
@@ -21,6 +22,10 @@ struct StreamPosition {
 // "0/3000000 on timeline 2", for messages.
 inline std::string to_string(const StreamPosition& position) {
   return to_string(position.lsn) + " on timeline " + std::to_string(position.timeline);
+}
+
+inline std::ostream& operator<<(std::ostream& out, const StreamPosition& position) {
+  return out << to_string(position);
 }
 
 }  // namespace walstream::protocol

@@ -1,19 +1,18 @@
-// Writes a WAL stream into segment files, the way pg_receivewal and
-// pg_basebackup -X stream do: each segment is created as NAME.partial,
-// zero-filled to its full size first (so later fdatasync calls need not update
-// metadata), written at its offset with pwrite straight from the caller's
-// buffer, and renamed to NAME only once complete and durable.
+// Writes a WAL stream into segment files the way pg_receivewal does: each
+// segment is NAME.partial, zero-filled to its full size when new (so later
+// fdatasync calls never have to update metadata and readers see a full-size
+// file), written at its offset with pwritev straight from the caller's
+// buffers. A segment that becomes full is handed over, descriptor open, to
+// `on_segment_full` (the WalArchiveWriter completes it on its syncer thread).
 //
-//   write(tli, start, bytes)   start == position(), or a segment start when no
-//                              segment is open; splits at segment boundaries
-//   flush()                    fdatasync of the open segment; returns the
-//                              position that is now durable
-//   finish(kRenameToFinal)     at the end of a clone: flush and give the last,
-//                              incomplete segment its final name
+// Nothing is synced here: the syncer's first fdatasync of a file also makes
+// its directory entry durable, off the io thread.
 //
-// In receiver mode (on_segment_full set) a full segment is handed over with its
-// descriptor open instead: the WalSyncer's complete() fdatasyncs, validates and
-// renames it off the io thread.
+// An existing NAME.partial is reused in place, never truncated: a restart
+// rewrites it from the segment start with the same bytes, so WAL that was
+// durable stays durable until it is overwritten by itself. A file shorter
+// than a segment (a crash during the zero-fill) is zero-filled up to its full
+// size from where it ends.
 #pragma once
 
 #include <sys/types.h>
@@ -21,75 +20,48 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
-#include <optional>
 #include <span>
-#include <string>
 
 #include "protocol/bytes.h"
-#include "protocol/lsn.h"
-#include "storage/file_util.h"
+#include "protocol/stream_position.h"
 #include "storage/segment_file.h"
 
 namespace walstream::storage {
 
-struct WalWriterOptions {
+struct WalSegmentWriterOptions {
   std::filesystem::path directory;
   std::uint64_t segment_size = 16 * 1024 * 1024;
   mode_t file_mode = 0600;
-  // Create archive_status/NAME.done for each completed segment, as pg_basebackup
-  // does for a data directory's pg_wal (the standby must not archive them again).
-  bool mark_done = false;
-  // fsync on segment completion, directory fsync after renames.
-  bool sync = true;
-  // Receiver mode: a segment that becomes full is not synced, closed or
-  // renamed here but handed over (descriptor open) with its end LSN.
-  std::function<void(SegmentFilePtr, protocol::Lsn end)> on_segment_full;
-  // An existing NAME.partial is zero-filled again from scratch instead of the
-  // "0 or full size" rule: the receiver always restarts at a partial's segment
-  // start, and a crash may have left it with any size or contents.
-  bool reset_existing_partial = false;
+  // Receives each full segment with the position of its end.
+  std::function<void(SegmentFilePtr, protocol::StreamPosition end)> on_segment_full;
 };
 
 class WalSegmentWriter {
  public:
-  explicit WalSegmentWriter(WalWriterOptions options);
-  ~WalSegmentWriter();
+  explicit WalSegmentWriter(WalSegmentWriterOptions options);
   WalSegmentWriter(const WalSegmentWriter&) = delete;
   WalSegmentWriter& operator=(const WalSegmentWriter&) = delete;
 
-  // Throws walstream::Error (kProtocol) if `start` is not where the stream
-  // continues, (kIo) on a filesystem error.
-  void write(protocol::TimelineId timeline, protocol::Lsn start, ByteView data);
-  // Same as write() for each piece in turn (the pieces are contiguous in the
-  // stream), with as few pwritev calls as possible.
-  void write_batch(protocol::TimelineId timeline, protocol::Lsn start,
-                   std::span<const ByteView> pieces);
+  // Writes `pieces` (contiguous in the stream) from `start`, with as few
+  // pwritev calls as possible, splitting at segment boundaries. `start` must
+  // be position() while a segment is open, or a segment start otherwise.
+  // Throws walstream::Error (kProtocol) for a start that does not continue
+  // the stream, (kIo) on a filesystem error.
+  void write(protocol::StreamPosition start, std::span<const ByteView> pieces);
 
-  // End of the last byte written (InvalidLsn before the first write).
-  protocol::Lsn position() const { return position_; }
-  // fdatasync the open segment (if sync is on); returns position().
-  protocol::Lsn flush();
-
-  enum class FinishMode { kKeepPartial, kRenameToFinal };
-  // Flushes and closes the open segment. kRenameToFinal renames an incomplete
-  // segment to its final name (a clone's last segment: the standby reads it).
-  // In receiver mode kKeepPartial only lets go of the open segment: the caller
-  // makes it durable through the syncer.
-  void finish(FinishMode mode);
-
+  // Where the stream continues; timeline 0 before the first write.
+  protocol::StreamPosition position() const { return position_; }
   // The open segment; nullptr when none is open.
   SegmentFilePtr current_segment() const { return current_; }
+  // Lets go of the open segment (it keeps its .partial name) and returns it.
+  SegmentFilePtr release_segment();
 
  private:
   void open_segment(protocol::TimelineId timeline, protocol::SegmentNo segno);
-  void complete_segment();
-  // Creates archive_status/NAME.done (options_.mark_done).
-  void mark_segment_done(const std::string& segment_name);
 
-  WalWriterOptions options_;
+  WalSegmentWriterOptions options_;
   SegmentFilePtr current_;
-  protocol::Lsn position_;
-  protocol::Lsn flushed_;
+  protocol::StreamPosition position_;
 };
 
 }  // namespace walstream::storage

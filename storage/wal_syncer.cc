@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <utility>
 #include <vector>
 
 #include "protocol/error.h"
+#include "storage/file_util.h"
 
 namespace walstream::storage {
 
@@ -24,7 +24,7 @@ WalSyncer::~WalSyncer() {
   thread_.join();
 }
 
-void WalSyncer::request_sync(SegmentFilePtr file, protocol::Lsn upto) {
+void WalSyncer::sync(SegmentFilePtr file, protocol::StreamPosition upto) {
   {
     std::lock_guard lock(mutex_);
     jobs_.push_back(Job{std::move(file), upto, false});
@@ -32,7 +32,7 @@ void WalSyncer::request_sync(SegmentFilePtr file, protocol::Lsn upto) {
   wake_.notify_one();
 }
 
-void WalSyncer::complete(SegmentFilePtr file, protocol::Lsn end) {
+void WalSyncer::complete(SegmentFilePtr file, protocol::StreamPosition end) {
   {
     std::lock_guard lock(mutex_);
     jobs_.push_back(Job{std::move(file), end, true});
@@ -46,15 +46,19 @@ void WalSyncer::drain() {
   if (failure_) std::rethrow_exception(failure_);
 }
 
+std::uint64_t WalSyncer::sync_calls() const {
+  std::lock_guard lock(mutex_);
+  return sync_calls_;
+}
+
 void WalSyncer::run() {
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
     if (jobs_.empty()) return;  // stopping, and everything queued has run
 
-    // A run of sync requests needs one fdatasync per file, with the last
-    // position: the file holds everything written before the last request.
-    std::vector<Job> batch;
+    // A completion runs alone; a run of sync jobs runs as one batch.
+    std::deque<Job> batch;
     batch.push_back(std::move(jobs_.front()));
     jobs_.pop_front();
     if (!batch.front().complete) {
@@ -69,21 +73,7 @@ void WalSyncer::run() {
 
     if (!failed) {
       try {
-        if (batch.front().complete) {
-          execute(batch.front());
-        } else {
-          // Later requests supersede earlier ones for the same file.
-          std::vector<const Job*> merged;
-          protocol::Lsn upto;
-          for (const Job& job : batch) {
-            auto same_file = [&](const Job* m) { return m->file == job.file; };
-            merged.erase(std::remove_if(merged.begin(), merged.end(), same_file), merged.end());
-            merged.push_back(&job);
-            upto = std::max(upto, job.lsn);
-          }
-          for (const Job* job : merged) sync_file(*job);
-          publish_durable(upto);
-        }
+        run_batch(batch);
       } catch (...) {
         std::exception_ptr error = std::current_exception();
         {
@@ -94,7 +84,7 @@ void WalSyncer::run() {
           try {
             options_.on_failure(error);
           } catch (...) {
-            // The failure is already recorded for drain(); nothing more to do.
+            // Already recorded for drain(); nothing more to do.
           }
         }
       }
@@ -107,56 +97,49 @@ void WalSyncer::run() {
   }
 }
 
-void WalSyncer::sync_file(const Job& job) {
-  SegmentFile* file = job.file.get();
-  // Nothing to sync: no file, or one that complete() already made durable.
-  if (file == nullptr || !file->fd) return;
-  if (options_.sync) {
-    if (::fdatasync(file->fd.get()) != 0) {
-      throw_io_error("fdatasync file", file->partial_path, errno);
+void WalSyncer::run_batch(std::deque<Job>& batch) {
+  if (batch.front().complete) {
+    Job& job = batch.front();
+    if (options_.completion.sync) {
+      std::lock_guard lock(mutex_);
+      ++sync_calls_;
     }
-    sync_calls_.fetch_add(1);
-    // A new file's directory entry must be durable before its data counts as
-    // flushed: after a crash the data would be unreachable.
-    if (!file->entry_durable) {
-      fsync_directory(options_.directory);
-      file->entry_durable = true;
+    complete_segment(*job.file, options_.completion);
+    publish(job.position);
+    if (options_.on_segment_complete) options_.on_segment_complete(*job.file);
+    return;
+  }
+  // One fdatasync per file covers every request for it: the file holds
+  // everything written before the last request was queued.
+  std::vector<SegmentFile*> files;
+  for (const Job& job : batch) {
+    SegmentFile* file = job.file.get();
+    if (file != nullptr && std::find(files.begin(), files.end(), file) == files.end()) {
+      files.push_back(file);
     }
+  }
+  for (SegmentFile* file : files) sync_file(*file);
+  publish(batch.back().position);
+}
+
+void WalSyncer::sync_file(SegmentFile& file) {
+  // A file that a completion already closed is durable.
+  if (!file.fd || !options_.completion.sync) return;
+  if (::fdatasync(file.fd.get()) != 0) throw_io_error("fdatasync file", file.partial_path, errno);
+  {
+    std::lock_guard lock(mutex_);
+    ++sync_calls_;
+  }
+  // A new file's directory entry must be durable before its data counts as
+  // flushed: after a crash the data would be unreachable.
+  if (!file.entry_durable) {
+    fsync_directory(options_.completion.directory);
+    file.entry_durable = true;
   }
 }
 
-void WalSyncer::execute(const Job& job) {
-  SegmentFile& file = *job.file;
-  if (options_.sync) {
-    if (::fdatasync(file.fd.get()) != 0) throw_io_error("fdatasync file", file.partial_path, errno);
-    sync_calls_.fetch_add(1);
-  }
-  if (options_.validate) {
-    std::string problem = options_.validate(file);
-    if (!problem.empty()) {
-      throw Error(
-          ErrorKind::kIo,
-          "completed WAL segment \"" + file.partial_path.string() + "\" is not valid: " + problem,
-          "the file keeps its .partial name; check the server and the archive directory");
-    }
-  }
-  // Another holder of the shared_ptr (the writer) may still exist; the
-  // descriptor itself is closed here, once, with its error checked.
-  file.fd.close(file.partial_path);
-  if (::rename(file.partial_path.c_str(), file.final_path.c_str()) != 0) {
-    throw_io_error("rename file \"" + file.partial_path.string() + "\" to", file.final_path, errno);
-  }
-  if (options_.sync) fsync_directory(options_.directory);
-  file.entry_durable = true;
-  publish_durable(job.lsn);
-  if (options_.on_segment_durable) options_.on_segment_durable(file.name);
-}
-
-void WalSyncer::publish_durable(protocol::Lsn lsn) {
-  std::uint64_t current = durable_.load();
-  while (current < lsn.value && !durable_.compare_exchange_weak(current, lsn.value)) {
-  }
-  if (options_.on_durable) options_.on_durable(protocol::Lsn{durable_.load()});
+void WalSyncer::publish(const protocol::StreamPosition& durable) {
+  if (options_.completion.sync && options_.on_durable) options_.on_durable(durable);
 }
 
 }  // namespace walstream::storage

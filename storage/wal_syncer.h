@@ -1,45 +1,42 @@
-// The syncer thread of `walstream receive`: makes written WAL durable in
-// batches, off the io thread, so a slow fdatasync never delays reading the
-// socket or answering keepalives. Only LSN watermarks and segment handles
-// cross threads, never payload bytes.
+// The syncer thread of a WAL archive: makes written WAL durable and completes
+// full segments off the io thread, so a slow fdatasync never delays reading
+// the socket or answering keepalives. Only segment handles and positions cross
+// threads, never payload bytes.
 //
-// Jobs run in order:
-//   request_sync(file, upto)   fdatasync(file); durable = upto
-//   complete(file, end)        fdatasync(file); validate; close; rename
-//                              NAME.partial -> NAME; fsync(dir); durable = end;
-//                              on_segment_durable(NAME)
-// Consecutive sync requests are merged: one fdatasync per file covers all of
-// them (a complete() job is never merged, and jobs keep their order).
-// A failure is fatal (an fsync error is never retried): it is reported once
-// through on_failure and later requests are ignored.
+// Jobs run in the order they were queued:
+//   sync(file, upto)        fdatasync(file) [+ fsync(dir) for a new file];
+//                           durable = upto
+//   complete(file, end)     complete_segment(file) (fdatasync, page check,
+//                           rename, fsync(dir), .done); durable = end
+// Consecutive sync jobs are merged: one fdatasync per file covers them all,
+// and the last position is published. Positions are (timeline, LSN) and are
+// published in job order, never "the highest LSN seen": after a timeline
+// switch the stream continues at lower LSNs of a later timeline.
+// A failure is final (an fsync error is never retried): it is reported once
+// through on_failure, and later jobs are dropped.
 #pragma once
 
-#include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <exception>
-#include <filesystem>
 #include <functional>
 #include <mutex>
-#include <string>
 #include <thread>
 
-#include "protocol/lsn.h"
+#include "protocol/stream_position.h"
+#include "storage/segment_completion.h"
 #include "storage/segment_file.h"
 
 namespace walstream::storage {
 
 struct WalSyncerOptions {
-  std::filesystem::path directory;
-  bool sync = true;  // false only for tests and --no-sync setups
-  // Called on the syncer thread. May be empty.
-  std::function<void(protocol::Lsn durable)> on_durable;
-  std::function<void(const std::string& segment_name)> on_segment_durable;
+  // How full segments are completed; its `sync` also governs sync jobs.
+  CompletionPolicy completion;
+  // Called on the syncer thread, in job order. May be empty.
+  std::function<void(const protocol::StreamPosition& durable)> on_durable;
+  std::function<void(const SegmentFile& completed)> on_segment_complete;
   std::function<void(std::exception_ptr)> on_failure;
-  // Checks a full segment before it gets its final name; returns "" if it is
-  // valid, else what is wrong (the segment then stays .partial and the syncer
-  // fails). May be empty.
-  std::function<std::string(const SegmentFile&)> validate;
 };
 
 class WalSyncer {
@@ -50,40 +47,35 @@ class WalSyncer {
   WalSyncer(const WalSyncer&) = delete;
   WalSyncer& operator=(const WalSyncer&) = delete;
 
-  void request_sync(SegmentFilePtr file, protocol::Lsn upto);
-  void complete(SegmentFilePtr file, protocol::Lsn end);
+  void sync(SegmentFilePtr file, protocol::StreamPosition upto);
+  void complete(SegmentFilePtr file, protocol::StreamPosition end);
   // Blocks until every job queued so far has run; rethrows a failure.
   void drain();
 
-  // The highest LSN known durable (readable from any thread).
-  protocol::Lsn durable() const { return protocol::Lsn{durable_.load()}; }
   // fdatasync calls made so far (for tests and statistics).
-  std::uint64_t sync_calls() const { return sync_calls_.load(); }
+  std::uint64_t sync_calls() const;
 
  private:
   struct Job {
     SegmentFilePtr file;
-    protocol::Lsn lsn;
+    protocol::StreamPosition position;
     bool complete = false;
   };
   void run();
-  // complete(): fdatasync, validate, close, rename, fsync(dir).
-  void execute(const Job& job);
-  // request_sync(): fdatasync, plus fsync(dir) for a file whose entry is new.
-  void sync_file(const Job& job);
-  // durable = max(durable, lsn); on_durable.
-  void publish_durable(protocol::Lsn lsn);
+  void run_batch(std::deque<Job>& batch);
+  // fdatasync, plus fsync(dir) for a file whose directory entry is new.
+  void sync_file(SegmentFile& file);
+  void publish(const protocol::StreamPosition& durable);
 
   WalSyncerOptions options_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable idle_;
   std::deque<Job> jobs_;
   bool busy_ = false;
   bool stopping_ = false;
   std::exception_ptr failure_;
-  std::atomic<std::uint64_t> durable_{0};
-  std::atomic<std::uint64_t> sync_calls_{0};
+  std::uint64_t sync_calls_ = 0;
   std::thread thread_;
 };
 

@@ -11,22 +11,24 @@
 
 #include "protocol/error.h"
 #include "storage/backup_extractor.h"
+#include "storage/clone_layout.h"
 #include "storage/file_util.h"
-#include "storage/wal_segment_writer.h"
+#include "storage/target_directory.h"
+#include "storage/wal_archive_writer.h"
 #include "walreceiver/background_task.h"
 #include "walreceiver/basebackup_session.h"
 #include "walreceiver/pg_connection.h"
-#include "walreceiver/plain_wal_sink.h"
 #include "walreceiver/server_facts.h"
+#include "walreceiver/slot_checks.h"
 #include "walreceiver/standby_config.h"
-#include "walreceiver/target_directory.h"
-#include "walreceiver/wal_stream_session.h"
+#include "walreceiver/wal_stream_driver.h"
 
 namespace walstream::walreceiver {
 namespace {
 
 namespace fs = std::filesystem;
 using protocol::ServerVersion;
+using storage::TargetDirectory;
 
 // What the server told us before the backup starts.
 struct ServerFacts {
@@ -46,13 +48,16 @@ asio::awaitable<ServerFacts> read_server_facts(PgConnection& conn) {
   co_return facts;
 }
 
-// The clone's WAL stream must end at the backup's end position, nowhere else.
-asio::awaitable<void> stream_until_stop_position(WalStreamSession& session) {
-  StreamEnd end = co_await session.run();
-  if (end.reason != StreamEndReason::kStopPosition) {
-    throw Error(ErrorKind::kConnection,
-                "the server stopped streaming WAL before the backup's end position",
-                "the primary may have been shut down or promoted; run the command again");
+// The clone's WAL stream ends at the backup's end position, nowhere else.
+asio::awaitable<void> stream_until_stop_position(WalStreamDriver& driver) {
+  try {
+    co_await driver.run();
+  } catch (const Error& error) {
+    if (error.kind() != ErrorKind::kConnection) throw;
+    throw Error(
+        ErrorKind::kConnection,
+        std::string("WAL streaming ended before the backup's end position: ") + error.what(),
+        "the server may have been shut down; run the command again");
   }
 }
 
@@ -62,29 +67,6 @@ struct CloneState {
   std::vector<std::unique_ptr<TargetDirectory>> tablespace_dirs;
   TargetDirectory* waldir = nullptr;  // --waldir, owned by run_clone
 };
-
-// pg_wal and pg_wal/archive_status, the directories WAL streaming writes to
-// while the backup still runs; with --waldir pg_wal is a symlink to it.
-fs::path make_wal_directories(const fs::path& data_dir, TargetDirectory* waldir, mode_t mode) {
-  const fs::path wal_dir = data_dir / "pg_wal";
-  std::vector<fs::path> dirs;
-  if (waldir != nullptr) {
-    waldir->create(mode);
-    if (::symlink(waldir->path().c_str(), wal_dir.c_str()) != 0) {
-      storage::throw_io_error("create symbolic link", wal_dir, errno);
-    }
-  } else {
-    dirs.push_back(wal_dir);
-  }
-  dirs.push_back(wal_dir / "archive_status");
-  for (const auto& dir : dirs) {
-    if (::mkdir(dir.c_str(), mode) != 0) storage::throw_io_error("create directory", dir, errno);
-    if (::chmod(dir.c_str(), mode) != 0) {
-      storage::throw_io_error("change permissions of directory", dir, errno);
-    }
-  }
-  return wal_dir;
-}
 
 asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& abort,
                                     TargetDirectory& target, CloneState& state) {
@@ -115,17 +97,8 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
   } else if (options.slot) {
     slot_name = *options.slot;
     // Fail before the checkpoint, not after the copy, when the slot is missing.
-    bool missing = false;
-    if (facts.version.major() >= 15) {
-      missing = !protocol::parse_read_replication_slot(co_await wal_conn->exec(
-          protocol::read_replication_slot_command(slot_name), "READ_REPLICATION_SLOT"));
-    } else {
-      missing = co_await probe_slot_exists(*wal_conn, slot_name) == std::optional<bool>(false);
-    }
-    if (missing) {
-      throw Error(ErrorKind::kUsage, "replication slot \"" + slot_name + "\" does not exist",
-                  "create it first, or add -C/--create-slot");
-    }
+    co_await require_physical_slot(*wal_conn, slot_name,
+                                   "create it first, or add -C/--create-slot");
   } else {
     slot_name = "walstream_" + std::to_string(PQbackendPID(wal_conn->native()));
     co_await wal_conn->exec(protocol::create_physical_slot_command(
@@ -136,7 +109,8 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
 
   auto modes = storage::DataDirModes::from_data_directory_mode(facts.data_directory_mode);
   target.create(modes.directory);
-  const fs::path wal_dir = make_wal_directories(target.path(), state.waldir, modes.directory);
+  const fs::path wal_dir =
+      storage::create_wal_directories(target.path(), state.waldir, modes.directory);
 
   storage::BackupExtractorOptions extract;
   extract.data_dir = target.path();
@@ -148,15 +122,6 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
   };
   storage::BackupExtractor extractor(std::move(extract));
 
-  storage::WalWriterOptions wal_options;
-  wal_options.directory = wal_dir;
-  wal_options.segment_size = facts.segment_size;
-  wal_options.file_mode = modes.file;
-  wal_options.mark_done = true;
-  wal_options.sync = false;  // one syncfs at the end covers the whole clone
-  storage::WalSegmentWriter wal_writer(wal_options);
-  PlainWalSink wal_sink(wal_writer);
-
   protocol::BaseBackupOptions backup_options;
   backup_options.label = options.label;
   backup_options.checkpoint = options.checkpoint;
@@ -166,7 +131,8 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
   backup_options.compression_detail = options.server_compression_detail;
 
   auto executor = co_await asio::this_coro::executor;
-  std::optional<WalStreamSession> wal_stream;
+  std::optional<WalStreamDriver> wal_stream;
+  std::unique_ptr<storage::WalArchiveWriter> wal_storage;
   BackgroundTask wal_task(executor);
   std::optional<std::uint64_t> total_bytes;
 
@@ -193,12 +159,45 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
       dir->create(modes.directory);
       state.tablespace_dirs.push_back(std::move(dir));
     }
-    WalStreamOptions stream_options;
-    stream_options.slot = slot_name;
-    stream_options.start = protocol::segment_start(start.lsn, facts.segment_size);
-    stream_options.timeline = start.timeline;
-    stream_options.status_interval = options.status_interval;
-    wal_stream.emplace(*wal_conn, wal_sink, stream_options);
+    // WAL from the segment holding the backup's start, into the new pg_wal;
+    // nothing is synced until the clone's final syncfs, so no flush position
+    // is ever claimed, and a lost connection fails the clone.
+    WalStreamConfig config;
+    StreamStart stream_start;
+    stream_start.position = protocol::StreamPosition{
+        start.timeline, protocol::segment_start(start.lsn, facts.segment_size)};
+    stream_start.segment_size = facts.segment_size;
+    config.start = stream_start;
+    config.durability = Durability::kDeferred;
+    config.status_interval = options.status_interval;
+    config.reconnect = false;
+    WalStreamDriverOptions driver_options;
+    driver_options.slot = slot_name;
+    driver_options.last_segment = storage::WalArchiveWriter::LastSegment::kFinalName;
+    wal_stream.emplace(
+        config, driver_options,
+        [&wal_conn, &wal_identity](
+            std::unique_ptr<PgConnection>& conn) -> asio::awaitable<stream_event::Connected> {
+          if (!wal_conn) throw Error(ErrorKind::kConnection, "the WAL connection is gone");
+          conn = std::move(wal_conn);
+          co_return stream_event::Connected{wal_identity.timeline, std::nullopt};
+        },
+        abort, executor);
+
+    storage::WalArchiveWriterOptions storage_options;
+    storage_options.directory = wal_dir;
+    storage_options.segment_size = facts.segment_size;
+    storage_options.file_mode = modes.file;
+    storage_options.durability = storage::WalDurability::kDeferred;
+    storage_options.mark_done = true;
+    protocol::PageCheck check;
+    check.magic = protocol::xlog_page_magic_for_major(facts.version.major()).value_or(0);
+    check.segment_size = facts.segment_size;
+    check.system_id = facts.identity.system_id;
+    storage_options.page_check = check;
+    storage_options.on_failure = wal_stream->failure_callback();
+    wal_storage = std::make_unique<storage::WalArchiveWriter>(std::move(storage_options));
+    wal_stream->attach_storage(*wal_storage);
     wal_task.start(stream_until_stop_position(*wal_stream), abort);
   };
   callbacks.progress = [&](std::uint64_t bytes) {
@@ -213,7 +212,8 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
     if (options.on_progress) options.on_progress({result.bytes, total_bytes, true});
     if (!wal_stream) throw ProtocolError("BASE_BACKUP finished without a start position");
     spdlog::info("waiting for WAL streaming to reach {}", protocol::to_string(result.end.lsn));
-    wal_stream->stop_at(result.end.lsn);
+    wal_stream->post(
+        stream_event::StopAt{protocol::StreamPosition{result.end.timeline, result.end.lsn}});
     summary.system_id = facts.identity.system_id;
     summary.server_version = facts.version;
     summary.start = result.start;
@@ -232,7 +232,6 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
     std::rethrow_exception(failure);
   }
   co_await wal_task.join();
-  wal_writer.finish(storage::WalSegmentWriter::FinishMode::kRenameToFinal);
 
   if (options.write_standby_config) {
     StandbyConfigInput config;

@@ -208,16 +208,33 @@ asio::awaitable<protocol::ResultSet> PgConnection::exec(const std::string& comma
   co_return last;
 }
 
-asio::awaitable<void> PgConnection::start_copy(const std::string& command,
-                                               const std::string& what) {
+asio::awaitable<bool> PgConnection::start_replication(const std::string& command,
+                                                      protocol::ResultSet* next_timeline) {
   co_await send(command);
-  PgResult result = co_await next_result();
-  if (!result) throw ProtocolError(what + ": the server sent no response");
-  ExecStatusType status = PQresultStatus(result.get());
-  if (status != PGRES_COPY_OUT && status != PGRES_COPY_BOTH) {
-    to_result_set(result, what);  // throws the server's error, if that is what it is
-    throw ProtocolError(what + ": expected a COPY response, got " + PQresStatus(status));
+  PgResult first = co_await next_result();
+  if (!first) throw ProtocolError("START_REPLICATION: the server sent no response");
+  const ExecStatusType status = PQresultStatus(first.get());
+  if (status == PGRES_COPY_BOTH) co_return true;
+  // No COPY: read every result (an error is thrown only after the last, so
+  // the connection takes the next command).
+  std::exception_ptr failure;
+  *next_timeline = {};
+  for (PgResult result = std::move(first); result; result = co_await next_result()) {
+    const ExecStatusType this_status = PQresultStatus(result.get());
+    if (failure) continue;
+    try {
+      if (this_status == PGRES_COPY_OUT || this_status == PGRES_COPY_IN) {
+        throw ProtocolError(std::string("START_REPLICATION: unexpected ") +
+                            PQresStatus(this_status));
+      }
+      protocol::ResultSet set = to_result_set(result, "START_REPLICATION");
+      if (this_status == PGRES_TUPLES_OK) *next_timeline = std::move(set);
+    } catch (const Error&) {
+      failure = std::current_exception();
+    }
   }
+  if (failure) std::rethrow_exception(failure);
+  co_return false;
 }
 
 std::optional<CopyBuffer> PgConnection::try_read_copy(bool* copy_done) {

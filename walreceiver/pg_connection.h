@@ -53,8 +53,12 @@ class PgConnection {
   // server's message, prefixed by `what` (e.g. "BASE_BACKUP").
   asio::awaitable<protocol::ResultSet> exec(const std::string& command, const std::string& what);
 
-  // Sends a command that enters COPY (PGRES_COPY_OUT or PGRES_COPY_BOTH).
-  asio::awaitable<void> start_copy(const std::string& command, const std::string& what);
+  // Sends START_REPLICATION. Returns true when the server entered COPY; false
+  // when it answered without one (START_REPLICATION at the very end of a
+  // historic timeline): `next_timeline` then holds the tuples it returned
+  // (no rows when it returned none). Throws (kServer) for an error.
+  asio::awaitable<bool> start_replication(const std::string& command,
+                                          protocol::ResultSet* next_timeline);
   // Sends a command and waits for its first result only (for BASE_BACKUP,
   // whose result sets and COPY streams follow one another).
   asio::awaitable<void> send(const std::string& command);

@@ -1,163 +1,144 @@
 #include "walreceiver/receive.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <csignal>
-#include <cstring>
+#include <functional>
+#include <set>
 
 #include "protocol/error.h"
 #include "protocol/replication_commands.h"
+#include "storage/archive_directory.h"
 #include "storage/archive_scan.h"
-#include "storage/file_util.h"
-#include "walreceiver/durable_wal_sink.h"
+#include "storage/wal_archive_writer.h"
 #include "walreceiver/pg_connection.h"
 #include "walreceiver/server_facts.h"
-#include "walreceiver/wal_stream_session.h"
+#include "walreceiver/slot_checks.h"
+#include "walreceiver/wal_stream_driver.h"
 
 namespace walstream::walreceiver {
 namespace {
 
-namespace fs = std::filesystem;
 using protocol::Lsn;
-using protocol::TimelineId;
+using protocol::StreamPosition;
 
-// Connection-level trouble is retried; anything about the data or the disk
-// is not (an fsync failure in particular must never be retried).
-bool is_retryable(const Error& error) {
-  if (error.kind() == ErrorKind::kConnection) return true;
-  if (error.kind() != ErrorKind::kServer) return false;
-  const std::string& state = error.sqlstate();
-  // 08: connection exception, 57: operator intervention (admin shutdown,
-  // pg_terminate_backend), 53: insufficient resources (too many connections).
-  return state.rfind("08", 0) == 0 || state.rfind("57", 0) == 0 || state.rfind("53", 0) == 0;
+WalStreamConfig stream_config(const ReceiveOptions& options) {
+  WalStreamConfig config;
+  config.durability = Durability::kBatched;
+  config.report_flush = options.synchronous || options.slot.has_value();
+  config.synchronous = options.synchronous;
+  config.batch_bytes = options.fsync_batch_bytes;
+  config.batch_window = options.fsync_batch_window;
+  config.status_interval = options.status_interval;
+  config.endpos = options.endpos;
+  config.reconnect = !options.no_loop;
+  config.max_reconnect_delay = options.max_reconnect_delay;
+  return config;
 }
 
-void ensure_directory(const fs::path& dir) {
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    storage::throw_io_error("create directory", dir, errno);
-  }
-  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
-    throw Error(ErrorKind::kIo,
-                "could not write to directory \"" + dir.string() + "\": " + std::strerror(errno),
-                "make the archive directory writable for the user running walstream");
-  }
-}
-
-void write_history_file(const fs::path& dir, const protocol::TimelineHistoryFile& file) {
-  const fs::path final_path = dir / file.file_name;
-  const fs::path temp_path = dir / (file.file_name + ".tmp");
-  storage::write_file(temp_path, file.content, 0600);
-  storage::durable_rename(temp_path, final_path);
-}
-
-// NAME.zst.tmp files are compressions a crash interrupted; their segments
-// are compressed again.
-void remove_stale_temporary_files(const fs::path& dir) {
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    const std::string name = entry.path().filename().string();
-    if (name.size() > 8 && name.ends_with(".zst.tmp")) {
-      std::error_code ec;
-      fs::remove(entry.path(), ec);
-      if (ec) storage::throw_io_error("remove file", entry.path(), ec.value());
-      spdlog::info("removed \"{}\" left by an interrupted compression", name);
-    }
-  }
-}
-
+// The archive side of `walstream receive`: what the first connection learns
+// (the server's facts, the archive's contents, where to start) and the
+// storage it then opens. Every later connection is only checked against it.
 class Receiver {
  public:
   Receiver(const ReceiveOptions& options, asio::io_context& io, AbortSignal& abort)
-      : options_(options), io_(io), abort_(abort), backoff_timer_(io) {}
+      : options_(options),
+        abort_(abort),
+        driver_(
+            stream_config(options), WalStreamDriverOptions{options.slot, {}},
+            [this](std::unique_ptr<PgConnection>& conn) { return connect(conn); }, abort,
+            io.get_executor()) {}
 
-  asio::awaitable<int> run();
-  void request_stop() {
-    stop_requested_ = true;
-    backoff_timer_.cancel();
-    if (session_) {
-      session_->request_stop();  // makes received WAL durable, sends a final status
-    } else {
-      // Connecting or running a command: nothing received is at stake, so
-      // interrupt the wait (an unreachable host would otherwise hold us).
-      abort_.abort(std::make_exception_ptr(Error(ErrorKind::kCancelled, "interrupted")));
+  asio::awaitable<int> run() {
+    try {
+      co_await driver_.run();
+    } catch (const Error& error) {
+      throw explain(error);
     }
+    co_return 0;
   }
+  void request_stop() { driver_.post(stream_event::StopRequested{}); }
 
  private:
-  asio::awaitable<int> slot_action(PgConnection& conn);
+  asio::awaitable<stream_event::Connected> connect(std::unique_ptr<PgConnection>& conn);
   asio::awaitable<void> prepare(PgConnection& conn);
-  asio::awaitable<protocol::Lsn> start_position(PgConnection& conn, TimelineId* timeline);
-  asio::awaitable<StreamEnd> stream(PgConnection& conn, Lsn start, TimelineId timeline);
-  asio::awaitable<void> back_off();
+  // Scans the archive and opens the storage (first connection only).
+  void open_archive(protocol::ServerVersion version);
+  Error explain(const Error& error) const;
 
   const ReceiveOptions& options_;
-  asio::io_context& io_;
   AbortSignal& abort_;
-  asio::steady_timer backoff_timer_;
-  std::chrono::milliseconds delay_{1000};
-  bool stop_requested_ = false;
-  WalStreamSession* session_ = nullptr;
+  WalStreamDriver driver_;
 
   protocol::SystemIdentity identity_;
-  protocol::ServerVersion version_;
   std::uint64_t segment_size_ = 0;
-  std::unique_ptr<DurableWalSink> sink_;
-  std::optional<storage::StreamStart> archive_start_;
-  TimelineId timeline_ = 0;  // of the stream in progress
+  std::unique_ptr<storage::WalArchiveWriter> storage_;
+  std::optional<StreamPosition> archive_position_;
+  std::set<protocol::TimelineId> archive_histories_;
+  std::optional<StreamStart> start_;
 };
 
-asio::awaitable<int> Receiver::slot_action(PgConnection& conn) {
-  const std::string& slot = *options_.slot;
-  if (options_.create_slot) {
-    try {
-      co_await conn.exec(protocol::create_physical_slot_command(conn.server_version(), slot,
-                                                                protocol::SlotLifetime::kPermanent),
-                         "CREATE_REPLICATION_SLOT");
-      spdlog::info("created replication slot \"{}\"", slot);
-    } catch (const Error& error) {
-      if (error.sqlstate() != "42710") throw;  // duplicate_object: it exists, which is fine
-      spdlog::info("replication slot \"{}\" already exists", slot);
-    }
-  } else {
-    co_await conn.exec(protocol::drop_slot_command(slot), "DROP_REPLICATION_SLOT");
-    spdlog::info("dropped replication slot \"{}\"", slot);
-  }
-  co_return 0;
-}
-
-// Once per connection: who the server is, and (first time) what the archive
-// holds and whether the two belong together.
-asio::awaitable<void> Receiver::prepare(PgConnection& conn) {
-  version_ = conn.server_version();
-  check_supported_version(version_);
-  auto identity = co_await identify_system(conn);
-  if (sink_ && identity.system_id != identity_.system_id) {
-    throw Error(ErrorKind::kConnection,
+asio::awaitable<stream_event::Connected> Receiver::connect(std::unique_ptr<PgConnection>& conn) {
+  conn = co_await PgConnection::connect(options_.connection, abort_);
+  check_supported_version(conn->server_version());
+  const protocol::SystemIdentity identity = co_await identify_system(*conn);
+  if (storage_ && identity.system_id != identity_.system_id) {
+    throw Error(ErrorKind::kUsage,
                 "the server's system identifier changed from " +
                     std::to_string(identity_.system_id) + " to " +
                     std::to_string(identity.system_id),
                 "point walstream at a server of the archived system");
   }
   identity_ = identity;
-  if (sink_) co_return;
+  if (!start_) co_await prepare(*conn);
+  co_return stream_event::Connected{identity.timeline, start_};
+}
 
-  segment_size_ = co_await read_wal_segment_size(conn);
+// Once: the archive's contents, the storage, where the stream starts.
+asio::awaitable<void> Receiver::prepare(PgConnection& conn) {
+  if (!storage_) {
+    segment_size_ = co_await read_wal_segment_size(conn);
+    open_archive(conn.server_version());
+  }
+  std::optional<StreamPosition> slot_restart;
+  if (options_.slot) {
+    slot_restart = co_await require_physical_slot(
+        conn, *options_.slot,
+        "create it first with walstream receive -S " + *options_.slot + " --create-slot");
+  }
+  StreamStart start;
+  start.segment_size = segment_size_;
+  start.histories = archive_histories_;
+  if (archive_position_) {
+    start.position = *archive_position_;
+    spdlog::info("continuing the archive at {}", protocol::to_string(start.position));
+  } else if (slot_restart) {
+    start.position = StreamPosition{slot_restart->timeline,
+                                    protocol::segment_start(slot_restart->lsn, segment_size_)};
+    spdlog::info("starting at the slot's restart position {}",
+                 protocol::to_string(slot_restart->lsn));
+  } else {
+    start.position = StreamPosition{identity_.timeline,
+                                    protocol::segment_start(identity_.xlogpos, segment_size_)};
+    spdlog::info("starting at the server's current position {}",
+                 protocol::to_string(identity_.xlogpos));
+  }
+  start_ = std::move(start);
+}
 
-  auto contents = storage::scan_archive(options_.directory, segment_size_);
+void Receiver::open_archive(protocol::ServerVersion version) {
+  const storage::ArchiveContents contents =
+      storage::scan_archive(options_.directory, segment_size_);
   if (contents.system_id && *contents.system_id != identity_.system_id) {
     throw Error(ErrorKind::kUsage,
                 "the archive holds WAL of system " + std::to_string(*contents.system_id) +
                     ", the server is system " + std::to_string(identity_.system_id),
                 "use a separate archive directory for each database system");
   }
-  auto holes = storage::find_holes(contents, segment_size_);
+  const auto holes = storage::find_holes(contents, segment_size_);
   if (!holes.empty()) {
     std::string list = holes.front();
     if (holes.size() > 1) list += " and " + std::to_string(holes.size() - 1) + " more";
@@ -166,175 +147,73 @@ asio::awaitable<void> Receiver::prepare(PgConnection& conn) {
                     " is missing",
                 "restore the missing segment(s), or start a new archive directory");
   }
-  archive_start_ = storage::streaming_start(contents, segment_size_);
+  if (options_.zstd_level) {
+    if (int removed = storage::remove_interrupted_compressions(options_.directory)) {
+      spdlog::info("removed {} file(s) left by an interrupted compression", removed);
+    }
+  }
 
-  DurableWalSinkOptions sink_options;
-  sink_options.directory = options_.directory;
-  sink_options.segment_size = segment_size_;
-  sink_options.system_id = identity_.system_id;
-  sink_options.server_major = version_.major();
-  sink_options.synchronous = options_.synchronous;
-  sink_options.report_flush = options_.synchronous || options_.slot.has_value();
-  sink_options.batch_bytes = options_.fsync_batch_bytes;
-  sink_options.batch_window = options_.fsync_batch_window;
-  sink_options.zstd_level = options_.zstd_level;
-  if (options_.zstd_level) remove_stale_temporary_files(options_.directory);
-  sink_ = std::make_unique<DurableWalSink>(
-      sink_options, io_.get_executor(),
-      [this] {
-        if (session_) session_->flush_advanced();
-      },
-      [this](std::exception_ptr error) { abort_.abort(error); });
+  storage::WalArchiveWriterOptions storage_options;
+  storage_options.directory = options_.directory;
+  storage_options.segment_size = segment_size_;
+  storage_options.durability = storage::WalDurability::kSynced;
+  protocol::PageCheck check;
+  check.magic = protocol::xlog_page_magic_for_major(version.major()).value_or(0);
+  check.segment_size = segment_size_;
+  check.system_id = identity_.system_id;
+  storage_options.page_check = check;
+  storage_options.zstd_level = options_.zstd_level;
+  storage_options.on_durable = driver_.durable_callback();
+  storage_options.on_failure = driver_.failure_callback();
+  storage_ = std::make_unique<storage::WalArchiveWriter>(std::move(storage_options));
+  driver_.attach_storage(*storage_);
   // A crash between a segment's rename and its compression leaves it plain.
   for (const auto& segment : contents.segments) {
     if (segment.state == storage::SegmentState::kComplete) {
-      sink_->compress_existing(segment.file_name);
+      storage_->compress_existing(segment.file_name);
     }
   }
+  archive_histories_.insert(contents.history_files.begin(), contents.history_files.end());
+  if (auto archive_start = storage::streaming_start(contents, segment_size_)) {
+    archive_position_ = StreamPosition{archive_start->timeline, archive_start->lsn};
+  }
 }
 
-asio::awaitable<protocol::Lsn> Receiver::start_position(PgConnection& conn, TimelineId* timeline) {
-  if (archive_start_) {
-    *timeline = archive_start_->timeline;
-    spdlog::info("continuing the archive at {} on timeline {}",
-                 protocol::to_string(archive_start_->lsn), archive_start_->timeline);
-    co_return archive_start_->lsn;
+// A missing segment on the server means the archive cannot continue without
+// a gap: say which WAL is gone and what to do.
+Error Receiver::explain(const Error& error) const {
+  if (error.kind() != ErrorKind::kServer ||
+      std::string_view(error.what()).find("has already been removed") == std::string_view::npos) {
+    return error;
   }
-  auto missing_slot = [&] {
-    return Error(ErrorKind::kUsage, "replication slot \"" + *options_.slot + "\" does not exist",
-                 "create it first with walstream receive -S " + *options_.slot + " --create-slot");
-  };
-  // Before 15 the slot has no readable position, but a missing one is still
-  // reported as such rather than as a failed START_REPLICATION.
-  if (options_.slot && version_.major() < 15 &&
-      co_await probe_slot_exists(conn, *options_.slot) == std::optional<bool>(false)) {
-    throw missing_slot();
-  }
-  if (options_.slot && version_.major() >= 15) {
-    auto slot = protocol::parse_read_replication_slot(co_await conn.exec(
-        protocol::read_replication_slot_command(*options_.slot), "READ_REPLICATION_SLOT"));
-    if (!slot) throw missing_slot();
-    if (slot->restart_lsn && slot->restart_timeline) {
-      *timeline = *slot->restart_timeline;
-      spdlog::info("starting at the slot's restart position {}",
-                   protocol::to_string(*slot->restart_lsn));
-      co_return protocol::segment_start(*slot->restart_lsn, segment_size_);
-    }
-  }
-  *timeline = identity_.timeline;
-  spdlog::info("starting at the server's current position {}",
-               protocol::to_string(identity_.xlogpos));
-  co_return protocol::segment_start(identity_.xlogpos, segment_size_);
+  const auto position = driver_.machine().position();
+  return Error(ErrorKind::kServer,
+               "the server no longer has the WAL from " +
+                   (position ? protocol::to_string(*position) : std::string("the start")) +
+                   " that the archive needs next (" + error.what() + ")",
+               "that WAL is lost for this archive: keep WAL with a replication slot (-S), and "
+               "start a new archive after a new base backup");
 }
 
-asio::awaitable<StreamEnd> Receiver::stream(PgConnection& conn, Lsn start, TimelineId timeline) {
-  WalStreamOptions stream_options;
-  stream_options.slot = options_.slot;
-  stream_options.start = start;
-  stream_options.timeline = timeline;
-  stream_options.status_interval = options_.status_interval;
-  stream_options.endpos = options_.endpos;
-  WalStreamSession session(conn, *sink_, stream_options);
-  session_ = &session;
-  if (stop_requested_) session.request_stop();
-  std::exception_ptr failure;
-  StreamEnd end;
-  try {
-    end = co_await session.run();
-  } catch (const Error& error) {
-    // A missing segment on the server means the archive cannot continue
-    // without a gap: say which WAL is gone.
-    if (error.kind() == ErrorKind::kServer &&
-        std::string(error.what()).find("has already been removed") != std::string::npos) {
-      failure = std::make_exception_ptr(
-          Error(ErrorKind::kServer,
-                "the server no longer has the WAL from " + protocol::to_string(start) +
-                    " that the archive needs next (" + error.what() + ")",
-                "that WAL is lost for this archive: keep WAL with a replication slot (-S), and "
-                "start a new archive after a new base backup"));
-    } else {
-      failure = std::current_exception();
-    }
-  } catch (...) {
-    failure = std::current_exception();
-  }
-  session_ = nullptr;
-  if (failure) std::rethrow_exception(failure);
-  co_return end;
-}
-
-asio::awaitable<void> Receiver::back_off() {
-  spdlog::warn("disconnected; reconnecting in {} ms", delay_.count());
-  backoff_timer_.expires_after(delay_);
-  boost::system::error_code ec;
-  co_await backoff_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  delay_ = std::min(delay_ * 2, options_.max_reconnect_delay);
-}
-
-asio::awaitable<int> Receiver::run() {
-  for (;;) {
-    std::exception_ptr failure;
+asio::awaitable<int> slot_action(const ReceiveOptions& options, AbortSignal& abort) {
+  auto conn = co_await PgConnection::connect(options.connection, abort);
+  check_supported_version(conn->server_version());
+  const std::string& slot = *options.slot;
+  if (options.create_slot) {
     try {
-      auto conn = co_await PgConnection::connect(options_.connection, abort_);
-      if (options_.create_slot || options_.drop_slot) co_return co_await slot_action(*conn);
-      co_await prepare(*conn);
-
-      Lsn start;
-      if (sink_->written().valid()) {
-        start = sink_->written();  // resume exactly where the stream broke off
-      } else {
-        start = co_await start_position(*conn, &timeline_);
-      }
-      for (;;) {
-        if (options_.endpos && start >= *options_.endpos) {
-          sink_->finish();
-          co_return 0;
-        }
-        StreamEnd end = co_await stream(*conn, start, timeline_);
-        delay_ = std::chrono::milliseconds(1000);  // streamed: next outage starts afresh
-        if (end.reason == StreamEndReason::kEndpos ||
-            end.reason == StreamEndReason::kStopRequested) {
-          sink_->finish();
-          co_return 0;
-        }
-        if (end.reason != StreamEndReason::kTimelineEnded) {
-          throw Error(ErrorKind::kConnection,
-                      "the server ended streaming at " + protocol::to_string(sink_->written()));
-        }
-        // Follow the new timeline: its history first, then its WAL from the
-        // start of the segment holding the switch point, as pg_receivewal does.
-        sink_->end_timeline();
-        const TimelineId next = end.next->next_timeline;
-        const fs::path history = options_.directory / protocol::timeline_history_file_name(next);
-        if (!fs::exists(history)) {
-          write_history_file(
-              options_.directory,
-              protocol::parse_timeline_history(
-                  co_await conn->exec(protocol::timeline_history_command(next), "TIMELINE_HISTORY"),
-                  next));
-        }
-        timeline_ = next;
-        start = protocol::segment_start(end.next->next_timeline_start, segment_size_);
-      }
+      co_await conn->exec(protocol::create_physical_slot_command(
+                              conn->server_version(), slot, protocol::SlotLifetime::kPermanent),
+                          "CREATE_REPLICATION_SLOT");
+      spdlog::info("created replication slot \"{}\"", slot);
     } catch (const Error& error) {
-      if (stop_requested_ && error.kind() == ErrorKind::kCancelled) {
-        if (sink_) sink_->finish();
-        co_return 0;
-      }
-      if (!is_retryable(error) || options_.no_loop || stop_requested_) throw;
-      failure = std::current_exception();
-      spdlog::warn("{}", error.what());
+      if (error.sqlstate() != "42710") throw;  // duplicate_object: it exists, which is fine
+      spdlog::info("replication slot \"{}\" already exists", slot);
     }
-    if (stop_requested_) {
-      if (sink_) sink_->finish();
-      co_return 0;
-    }
-    co_await back_off();
-    if (stop_requested_) {
-      if (sink_) sink_->finish();
-      co_return 0;
-    }
+  } else {
+    co_await conn->exec(protocol::drop_slot_command(slot), "DROP_REPLICATION_SLOT");
+    spdlog::info("dropped replication slot \"{}\"", slot);
   }
+  co_return 0;
 }
 
 }  // namespace
@@ -351,22 +230,30 @@ int run_receive(const ReceiveOptions& options) {
     throw Error(ErrorKind::kUsage, "invalid replication slot name \"" + *options.slot + "\"",
                 "use 1 to 63 lower-case letters, digits and underscores");
   }
-  if (!options.create_slot && !options.drop_slot) {
+  const bool slot_only = options.create_slot || options.drop_slot;
+  if (!slot_only) {
     if (options.directory.empty()) {
       throw Error(ErrorKind::kUsage, "no archive directory given", "add -D/--directory DIR");
     }
-    ensure_directory(options.directory);
+    storage::ensure_archive_directory(options.directory);
   }
 
+  // Declared first, destroyed last: the storage's threads post to it until
+  // the Receiver (which owns the storage) is gone.
   asio::io_context io;
   AbortSignal abort;
-  Receiver receiver(options, io, abort);
+  std::unique_ptr<Receiver> receiver;
+  if (!slot_only) receiver = std::make_unique<Receiver>(options, io, abort);
   asio::signal_set signals(io, SIGINT, SIGTERM);
   std::function<void()> arm;
   arm = [&] {
     signals.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
-      receiver.request_stop();
+      if (receiver) {
+        receiver->request_stop();
+      } else {
+        abort.abort(std::make_exception_ptr(Error(ErrorKind::kCancelled, "interrupted")));
+      }
       arm();
     });
   };
@@ -374,12 +261,14 @@ int run_receive(const ReceiveOptions& options) {
 
   int status = 1;
   std::exception_ptr failure;
-  asio::co_spawn(io, receiver.run(), [&](std::exception_ptr error, int result) {
-    failure = error;
-    status = result;
-    signals.cancel();
-  });
+  asio::co_spawn(io, slot_only ? slot_action(options, abort) : receiver->run(),
+                 [&](std::exception_ptr error, int result) {
+                   failure = error;
+                   status = result;
+                   signals.cancel();
+                 });
   io.run();
+  receiver.reset();  // joins the storage threads while the io_context exists
   if (failure) std::rethrow_exception(failure);
   return status;
 }

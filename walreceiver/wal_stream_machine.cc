@@ -138,13 +138,16 @@ std::string describe(const StreamAction& action) { return std::visit(ActionDescr
 
 WalStreamMachine::WalStreamMachine(WalStreamConfig config)
     : config_(std::move(config)), reconnect_delay_(config_.first_reconnect_delay) {
-  if (config_.start) {
-    position_ = config_.start->position;
-    histories_ = config_.start->histories;
-    // Everything before the start is already in place (or not wanted).
-    durable_ = config_.start->position;
-    awaited_ = durable_;
-  }
+  if (config_.start) adopt(*config_.start);
+}
+
+void WalStreamMachine::adopt(const StreamStart& start) {
+  position_ = start.position;
+  segment_size_ = start.segment_size;
+  histories_ = start.histories;
+  // Everything before the start is already in place (or not wanted).
+  durable_ = start.position;
+  awaited_ = durable_;
 }
 
 void WalStreamMachine::start() {
@@ -179,11 +182,12 @@ Lsn WalStreamMachine::reportable_flush() const {
   if (!config_.report_flush || !syncing() || !position_) return Lsn{};
   if (durable_.timeline > position_->timeline) return Lsn{};
   // Seen from the current timeline, WAL durable on an earlier one counts only
-  // up to where that timeline was left: beyond it lies another history.
+  // up to the start of the segment where that timeline was left: recovery
+  // reads the switch segment from the next timeline's own file.
   Lsn flush = durable_.lsn;
   for (auto it = timeline_ends_.lower_bound(durable_.timeline);
        it != timeline_ends_.end() && it->first < position_->timeline; ++it) {
-    flush = std::min(flush, it->second);
+    flush = std::min(flush, protocol::segment_start(it->second, segment_size_));
   }
   // Never more than this stream has written on its timeline.
   return std::min(flush, position_->lsn);
@@ -261,11 +265,10 @@ void WalStreamMachine::begin_stream() {
 void WalStreamMachine::on_event(const stream_event::Connected& event) {
   if (state_ != State::kConnecting) return unexpected("Connected");
   if (!position_) {
-    if (!event.start) return fail(internal_error("the stream has no start position"));
-    position_ = event.start->position;
-    histories_ = event.start->histories;
-    durable_ = event.start->position;
-    awaited_ = durable_;
+    if (!event.start || event.start->segment_size == 0) {
+      return fail(internal_error("the stream has no start position"));
+    }
+    adopt(*event.start);
   }
   if (position_->timeline > event.server_timeline) {
     return lose_connection(
@@ -318,7 +321,7 @@ void WalStreamMachine::on_event(const stream_event::WalData& event) {
 
   const std::uint64_t start = event.start.value;
   const std::uint64_t end = start + payload.size();
-  const std::uint64_t last_boundary = end - end % config_.segment_size;
+  const std::uint64_t last_boundary = end - end % segment_size_;
   // A segment that becomes full is completed (and made durable) by the
   // storage on its own: only the bytes after the last boundary await a sync.
   if (last_boundary > start) {
@@ -328,7 +331,7 @@ void WalStreamMachine::on_event(const stream_event::WalData& event) {
   } else {
     unsynced_bytes_ += payload.size();
   }
-  segment_open_ = end % config_.segment_size != 0;
+  segment_open_ = end % segment_size_ != 0;
   position_->lsn = Lsn{end};
 }
 
@@ -467,8 +470,8 @@ void WalStreamMachine::follow_timeline(const stream_event::TimelineEnded& event)
   unsynced_bytes_ = 0;
   unsynced_since_.reset();
   timeline_ends_[ended.timeline] = event.next_start;
-  position_ = StreamPosition{event.next_timeline,
-                             protocol::segment_start(event.next_start, config_.segment_size)};
+  position_ =
+      StreamPosition{event.next_timeline, protocol::segment_start(event.next_start, segment_size_)};
   begin_stream();
 }
 
@@ -547,7 +550,7 @@ void WalStreamMachine::lose_connection(const Error& error) {
     // Resume at the start of the segment, as pg_receivewal does: the server
     // may not serve this exact position again (a partial record at a switch
     // point, another server), and the segment is rewritten in place.
-    position_->lsn = protocol::segment_start(position_->lsn, config_.segment_size);
+    position_->lsn = protocol::segment_start(position_->lsn, segment_size_);
   }
   last_status_.reset();
   state_ = State::kWaitingToReconnect;

@@ -49,6 +49,7 @@ using StreamTime = StreamClock::time_point;
 // connection of `walstream receive`, after its archive was scanned).
 struct StreamStart {
   protocol::StreamPosition position;  // a segment start
+  std::uint64_t segment_size = 0;     // the server's wal_segment_size
   // Timelines whose history file the target already holds.
   std::set<protocol::TimelineId> histories;
 };
@@ -195,7 +196,6 @@ enum class Durability {
 };
 
 struct WalStreamConfig {
-  std::uint64_t segment_size = 0;
   // Known up front (clone: the backup's start), or set by the first Connected.
   std::optional<StreamStart> start;
   Durability durability = Durability::kBatched;
@@ -283,12 +283,14 @@ class WalStreamMachine {
   void send_status(std::optional<StreamTime> now);
   void maybe_sync(StreamTime now, bool urgent);
   bool syncing() const { return config_.durability == Durability::kBatched; }
+  void adopt(const StreamStart& start);
   // Everything written is reported durable.
   bool all_durable() const;
   bool reached_stop_position() const;
   bool reached_endpos() const;
 
   WalStreamConfig config_;
+  std::uint64_t segment_size_ = 0;
   State state_ = State::kConnecting;
   bool started_ = false;
   std::deque<StreamAction> actions_;

@@ -1,4 +1,4 @@
-#include "walreceiver/target_directory.h"
+#include "storage/target_directory.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -9,7 +9,7 @@
 #include "protocol/error.h"
 
 namespace fs = std::filesystem;
-using walstream::walreceiver::TargetDirectory;
+using walstream::storage::TargetDirectory;
 
 namespace {
 

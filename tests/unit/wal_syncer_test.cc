@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "protocol/error.h"
-#include "storage/wal_segment_writer.h"
 #include "tests/support/temp_dir.h"
 
 namespace walstream::storage {
@@ -20,6 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using protocol::Lsn;
+using protocol::StreamPosition;
 using test_support::read_file;
 using test_support::TempDir;
 
@@ -44,20 +44,20 @@ class WalSyncerTest : public ::testing::Test {
 
   WalSyncerOptions options() {
     WalSyncerOptions o;
-    o.directory = dir_.path();
-    o.on_durable = [this](Lsn lsn) {
+    o.completion.directory = dir_.path();
+    o.on_durable = [this](const StreamPosition& position) {
       std::lock_guard lock(mutex_);
-      durable_seen_.push_back(lsn);
+      durable_seen_.push_back(position);
     };
-    o.on_segment_durable = [this](const std::string& name) {
+    o.on_segment_complete = [this](const SegmentFile& file) {
       std::lock_guard lock(mutex_);
-      segments_seen_.push_back(name);
+      segments_seen_.push_back(file.name);
     };
     o.on_failure = [this](std::exception_ptr) { ++failures_; };
     return o;
   }
 
-  std::vector<Lsn> durable_seen() {
+  std::vector<StreamPosition> durable_seen() {
     std::lock_guard lock(mutex_);
     return durable_seen_;
   }
@@ -68,7 +68,7 @@ class WalSyncerTest : public ::testing::Test {
 
   TempDir dir_{"syncer"};
   std::mutex mutex_;
-  std::vector<Lsn> durable_seen_;
+  std::vector<StreamPosition> durable_seen_;
   std::vector<std::string> segments_seen_;
   std::atomic<int> failures_{0};
 };
@@ -93,31 +93,33 @@ class Gate {
   std::shared_future<void> release_future_ = release_.get_future().share();
 };
 
-TEST_F(WalSyncerTest, SyncRequestAdvancesDurable) {
+StreamPosition at(std::uint64_t lsn, protocol::TimelineId timeline = 1) {
+  return StreamPosition{timeline, Lsn{lsn}};
+}
+
+TEST_F(WalSyncerTest, ASyncPublishesItsPosition) {
   WalSyncer syncer(options());
-  EXPECT_EQ(syncer.durable(), Lsn{});
   SegmentFilePtr file = make_segment(3);
-  syncer.request_sync(file, Lsn{3 * kSegSize + 100});
+  syncer.sync(file, at(3 * kSegSize + 100));
   syncer.drain();
-  EXPECT_EQ(syncer.durable(), Lsn{3 * kSegSize + 100});
   EXPECT_EQ(syncer.sync_calls(), 1u);
-  EXPECT_TRUE(file->entry_durable);
+  EXPECT_TRUE(file->entry_durable) << "the directory was fsynced after the first fdatasync";
   EXPECT_TRUE(file->fd);
   EXPECT_TRUE(fs::exists(file->partial_path));
-  EXPECT_EQ(durable_seen(), std::vector<Lsn>{Lsn{3 * kSegSize + 100}});
+  EXPECT_EQ(durable_seen(), std::vector<StreamPosition>{at(3 * kSegSize + 100)});
   EXPECT_EQ(failures_, 0);
 }
 
-TEST_F(WalSyncerTest, CompleteRenamesAndReportsTheSegment) {
+TEST_F(WalSyncerTest, ACompletionRenamesAndReportsTheSegment) {
   WalSyncer syncer(options());
   SegmentFilePtr file = make_segment(3, "full segment");
-  syncer.complete(file, Lsn{4 * kSegSize});
+  syncer.complete(file, at(4 * kSegSize));
   syncer.drain();
   EXPECT_FALSE(fs::exists(dir_.path() / "000000010000000000000003.partial"));
   ASSERT_TRUE(fs::exists(dir_.path() / "000000010000000000000003"));
   EXPECT_EQ(read_file(dir_.path() / "000000010000000000000003"), "full segment");
-  EXPECT_FALSE(file->fd);  // closed, although the test still holds the pointer
-  EXPECT_EQ(syncer.durable(), Lsn{4 * kSegSize});
+  EXPECT_FALSE(file->fd) << "closed, although the test still holds the handle";
+  EXPECT_EQ(durable_seen(), std::vector<StreamPosition>{at(4 * kSegSize)});
   EXPECT_EQ(segments_seen(), std::vector<std::string>{"000000010000000000000003"});
   EXPECT_EQ(syncer.sync_calls(), 1u);
 }
@@ -126,43 +128,42 @@ TEST_F(WalSyncerTest, ManyRequestsWhileBusyAreMerged) {
   Gate gate;
   WalSyncerOptions o = options();
   auto record = o.on_durable;
-  o.on_durable = [&](Lsn lsn) {
-    record(lsn);
+  o.on_durable = [&](const StreamPosition& position) {
+    record(position);
     gate.block();
   };
   WalSyncer syncer(o);
   SegmentFilePtr file = make_segment(3);
-  syncer.request_sync(file, Lsn{3 * kSegSize + 1});
+  syncer.sync(file, at(3 * kSegSize + 1));
   gate.wait_entered();
   constexpr int kRequests = 100;
-  for (int i = 2; i <= kRequests; ++i) syncer.request_sync(file, Lsn{3 * kSegSize + i});
+  for (int i = 2; i <= kRequests; ++i) syncer.sync(file, at(3 * kSegSize + i));
   gate.release();
   syncer.drain();
-  EXPECT_EQ(syncer.durable(), Lsn{3 * kSegSize + kRequests});
   // One for the first request, one for the 99 queued behind it.
   EXPECT_EQ(syncer.sync_calls(), 2u);
-  EXPECT_LT(syncer.sync_calls(), static_cast<std::uint64_t>(kRequests));
-  EXPECT_EQ(durable_seen(), (std::vector<Lsn>{Lsn{3 * kSegSize + 1}, Lsn{3 * kSegSize + 100}}));
+  EXPECT_EQ(durable_seen(),
+            (std::vector<StreamPosition>{at(3 * kSegSize + 1), at(3 * kSegSize + kRequests)}));
 }
 
-TEST_F(WalSyncerTest, CompleteIsNeverMergedAwayAndOrderIsKept) {
+TEST_F(WalSyncerTest, ACompletionIsNeverMergedAwayAndOrderIsKept) {
   Gate gate;
   WalSyncerOptions o = options();
   auto record = o.on_durable;
-  o.on_durable = [&](Lsn lsn) {
-    record(lsn);
+  o.on_durable = [&](const StreamPosition& position) {
+    record(position);
     gate.block();
   };
   WalSyncer syncer(o);
   SegmentFilePtr seg3 = make_segment(3);
   SegmentFilePtr seg4 = make_segment(4);
-  syncer.request_sync(seg3, Lsn{3 * kSegSize + 10});
+  syncer.sync(seg3, at(3 * kSegSize + 10));
   gate.wait_entered();
-  syncer.request_sync(seg3, Lsn{3 * kSegSize + 20});
-  syncer.request_sync(seg3, Lsn{3 * kSegSize + 30});
-  syncer.complete(seg3, Lsn{4 * kSegSize});
-  syncer.request_sync(seg4, Lsn{4 * kSegSize + 10});
-  syncer.request_sync(seg4, Lsn{4 * kSegSize + 20});
+  syncer.sync(seg3, at(3 * kSegSize + 20));
+  syncer.sync(seg3, at(3 * kSegSize + 30));
+  syncer.complete(seg3, at(4 * kSegSize));
+  syncer.sync(seg4, at(4 * kSegSize + 10));
+  syncer.sync(seg4, at(4 * kSegSize + 20));
   gate.release();
   syncer.drain();
 
@@ -172,93 +173,90 @@ TEST_F(WalSyncerTest, CompleteIsNeverMergedAwayAndOrderIsKept) {
   EXPECT_EQ(segments_seen(), std::vector<std::string>{seg3->name});
   // First request, the merged pair, the completion, the merged pair of seg4.
   EXPECT_EQ(syncer.sync_calls(), 4u);
-  EXPECT_EQ(durable_seen(), (std::vector<Lsn>{Lsn{3 * kSegSize + 10}, Lsn{3 * kSegSize + 30},
-                                              Lsn{4 * kSegSize}, Lsn{4 * kSegSize + 20}}));
+  EXPECT_EQ(durable_seen(),
+            (std::vector<StreamPosition>{at(3 * kSegSize + 10), at(3 * kSegSize + 30),
+                                         at(4 * kSegSize), at(4 * kSegSize + 20)}));
 }
 
-TEST_F(WalSyncerTest, MergedRunOverTwoFilesSyncsBoth) {
+TEST_F(WalSyncerTest, AMergedRunOverTwoFilesSyncsBoth) {
   Gate gate;
   WalSyncerOptions o = options();
-  o.on_durable = [&](Lsn) { gate.block(); };
+  o.on_durable = [&](const StreamPosition&) { gate.block(); };
   WalSyncer syncer(o);
   SegmentFilePtr first = make_segment(3);
   SegmentFilePtr a = make_segment(4);
   SegmentFilePtr b = make_segment(5);
-  syncer.request_sync(first, Lsn{3 * kSegSize + 1});
+  syncer.sync(first, at(3 * kSegSize + 1));
   gate.wait_entered();
-  // E.g. a timeline switch left segment 4 .partial and moved on to 5.
-  syncer.request_sync(a, Lsn{4 * kSegSize + 1});
-  syncer.request_sync(b, Lsn{5 * kSegSize + 1});
-  syncer.request_sync(a, Lsn{4 * kSegSize + 2});
+  syncer.sync(a, at(4 * kSegSize + 1));
+  syncer.sync(b, at(5 * kSegSize + 1));
+  syncer.sync(a, at(4 * kSegSize + 2));
   gate.release();
   syncer.drain();
   EXPECT_EQ(syncer.sync_calls(), 3u);
   EXPECT_TRUE(a->entry_durable);
   EXPECT_TRUE(b->entry_durable);
-  EXPECT_EQ(syncer.durable(), Lsn{5 * kSegSize + 1});
 }
 
-TEST_F(WalSyncerTest, DurableIsMonotonic) {
+// Finding 1: after a timeline switch the stream continues at lower LSNs of a
+// later timeline; durability is published per (timeline, LSN) in order, not
+// as a maximum LSN that would hide the new timeline's bytes.
+TEST_F(WalSyncerTest, PositionsArePublishedInOrderAcrossATimelineSwitch) {
   WalSyncer syncer(options());
-  SegmentFilePtr file = make_segment(3);
-  syncer.request_sync(file, Lsn{3 * kSegSize + 500});
-  syncer.request_sync(file, Lsn{3 * kSegSize + 100});
+  SegmentFilePtr old_timeline = make_segment(3);
+  syncer.sync(old_timeline, at(3 * kSegSize + 900, 1));
   syncer.drain();
-  EXPECT_EQ(syncer.durable(), Lsn{3 * kSegSize + 500});
-  syncer.request_sync(file, Lsn{3 * kSegSize + 200});
+  SegmentFilePtr new_timeline = make_segment(3);
+  new_timeline->timeline = 2;
+  syncer.sync(new_timeline, at(3 * kSegSize + 100, 2));
   syncer.drain();
-  EXPECT_EQ(syncer.durable(), Lsn{3 * kSegSize + 500});
-  Lsn previous;
-  for (Lsn lsn : durable_seen()) {
-    EXPECT_GE(lsn, previous);
-    previous = lsn;
-  }
+  EXPECT_EQ(syncer.sync_calls(), 2u) << "the new timeline's file was synced";
+  EXPECT_EQ(durable_seen(),
+            (std::vector<StreamPosition>{at(3 * kSegSize + 900, 1), at(3 * kSegSize + 100, 2)}));
 }
 
-TEST_F(WalSyncerTest, ValidateFailureKeepsPartialAndIsReportedOnce) {
+TEST_F(WalSyncerTest, APageCheckFailureKeepsThePartialAndIsReportedOnce) {
   WalSyncerOptions o = options();
-  std::string validated;
-  o.validate = [&](const SegmentFile& file) -> std::string {
-    // The descriptor is readable: a validator checks the first page with it.
-    char buffer[3] = {};
-    EXPECT_EQ(::pread(file.fd.get(), buffer, sizeof buffer, 0), 3);
-    validated.assign(buffer, sizeof buffer);
-    return "first page is for 0/0, not 0/300000";
-  };
+  protocol::PageCheck check;
+  check.magic = protocol::xlog_page_magic_for_major(15).value();
+  check.segment_size = kSegSize;
+  check.max_timeline = 1;
+  o.completion.page_check = check;
   WalSyncer syncer(o);
-  SegmentFilePtr seg3 = make_segment(3, "bad");
+  SegmentFilePtr seg3 = make_segment(3, std::string(kSegSize, 'x'));  // not WAL
   SegmentFilePtr seg4 = make_segment(4);
-  syncer.complete(seg3, Lsn{4 * kSegSize});
-  syncer.request_sync(seg4, Lsn{4 * kSegSize + 10});
-  syncer.complete(seg4, Lsn{5 * kSegSize});
+  syncer.complete(seg3, at(4 * kSegSize));
+  syncer.sync(seg4, at(4 * kSegSize + 10));
+  syncer.complete(seg4, at(5 * kSegSize));
   try {
     syncer.drain();
     FAIL() << "no exception";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kIo);
-    EXPECT_EQ(std::string(e.what()), "completed WAL segment \"" + seg3->partial_path.string() +
-                                         "\" is not valid: first page is for 0/0, not 0/300000");
+    EXPECT_TRUE(std::string(e.what()).starts_with(
+        "completed WAL segment \"" + seg3->partial_path.string() + "\" is not valid: "))
+        << e.what();
   }
-  EXPECT_EQ(validated, "bad");
   EXPECT_TRUE(fs::exists(seg3->partial_path));
   EXPECT_FALSE(fs::exists(seg3->final_path));
-  // Later jobs were ignored.
+  // Later jobs were dropped: nothing more is claimed durable.
   EXPECT_TRUE(fs::exists(seg4->partial_path));
   EXPECT_FALSE(fs::exists(seg4->final_path));
-  EXPECT_EQ(syncer.durable(), Lsn{});
+  EXPECT_TRUE(durable_seen().empty());
   EXPECT_TRUE(segments_seen().empty());
   EXPECT_EQ(failures_, 1);
-  // And stays failed.
-  syncer.request_sync(seg4, Lsn{4 * kSegSize + 20});
+  // And it stays failed: a failed fsync or check is never retried.
+  syncer.sync(seg4, at(4 * kSegSize + 20));
   EXPECT_THROW(syncer.drain(), Error);
   EXPECT_EQ(failures_, 1);
+  EXPECT_TRUE(durable_seen().empty());
 }
 
-TEST_F(WalSyncerTest, RenameFailureIsReported) {
+TEST_F(WalSyncerTest, ARenameFailureIsReported) {
   WalSyncer syncer(options());
   SegmentFilePtr file = make_segment(3);
   file->final_path = dir_.path() / "missing" / file->name;
-  syncer.complete(file, Lsn{4 * kSegSize});
+  syncer.complete(file, at(4 * kSegSize));
   try {
     syncer.drain();
     FAIL() << "no exception";
@@ -268,65 +266,31 @@ TEST_F(WalSyncerTest, RenameFailureIsReported) {
     EXPECT_NE(std::string(e.what()).find("No such file or directory"), std::string::npos);
   }
   EXPECT_EQ(failures_, 1);
-  EXPECT_EQ(syncer.durable(), Lsn{});
+  EXPECT_TRUE(durable_seen().empty());
 }
 
-TEST_F(WalSyncerTest, NoSyncSkipsFdatasync) {
+TEST_F(WalSyncerTest, DeferredDurabilitySyncsNothingAndClaimsNothing) {
   WalSyncerOptions o = options();
-  o.sync = false;
+  o.completion.sync = false;
   WalSyncer syncer(o);
   SegmentFilePtr file = make_segment(3);
-  syncer.request_sync(file, Lsn{3 * kSegSize + 1});
-  syncer.complete(file, Lsn{4 * kSegSize});
+  syncer.sync(file, at(3 * kSegSize + 1));
+  syncer.complete(file, at(4 * kSegSize));
   syncer.drain();
   EXPECT_EQ(syncer.sync_calls(), 0u);
   EXPECT_TRUE(fs::exists(file->final_path));
-  EXPECT_EQ(syncer.durable(), Lsn{4 * kSegSize});
+  EXPECT_TRUE(durable_seen().empty());
 }
 
-TEST_F(WalSyncerTest, DestructorRunsQueuedJobs) {
+TEST_F(WalSyncerTest, TheDestructorRunsQueuedJobs) {
   SegmentFilePtr file = make_segment(3);
   {
     WalSyncer syncer(options());
-    syncer.request_sync(file, Lsn{3 * kSegSize + 1});
-    syncer.complete(std::move(file), Lsn{4 * kSegSize});
+    syncer.sync(file, at(3 * kSegSize + 1));
+    syncer.complete(std::move(file), at(4 * kSegSize));
   }
   EXPECT_TRUE(fs::exists(dir_.path() / "000000010000000000000003"));
   EXPECT_EQ(segments_seen(), std::vector<std::string>{"000000010000000000000003"});
-}
-
-TEST_F(WalSyncerTest, WithTheWriterInReceiverMode) {
-  WalSyncer syncer(options());
-  WalWriterOptions wo;
-  wo.directory = dir_.path();
-  wo.segment_size = kSegSize;
-  wo.sync = false;  // the syncer makes things durable
-  wo.reset_existing_partial = true;
-  wo.on_segment_full = [&](SegmentFilePtr file, Lsn end) { syncer.complete(std::move(file), end); };
-  WalSegmentWriter writer(wo);
-
-  std::string data(2 * kSegSize + 1000, '\0');
-  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 + i / 4096);
-  constexpr std::size_t kChunk = 100000;
-  Lsn lsn{3 * kSegSize};
-  for (std::size_t at = 0; at < data.size(); at += kChunk) {
-    std::size_t n = std::min(kChunk, data.size() - at);
-    writer.write(1, lsn, as_bytes(data).subspan(at, n));
-    lsn.value += n;
-    syncer.request_sync(writer.current_segment(), lsn);
-  }
-  syncer.request_sync(writer.current_segment(), writer.position());
-  writer.finish(WalSegmentWriter::FinishMode::kKeepPartial);
-  syncer.drain();
-
-  EXPECT_EQ(syncer.durable(), Lsn{3 * kSegSize + data.size()});
-  EXPECT_EQ(read_file(dir_.path() / "000000010000000000000003"), data.substr(0, kSegSize));
-  EXPECT_EQ(read_file(dir_.path() / "000000010000000000000004"), data.substr(kSegSize, kSegSize));
-  EXPECT_EQ(read_file(dir_.path() / "000000010000000000000005.partial").substr(0, 1000),
-            data.substr(2 * kSegSize));
-  EXPECT_EQ(segments_seen(),
-            (std::vector<std::string>{"000000010000000000000003", "000000010000000000000004"}));
-  EXPECT_EQ(failures_, 0);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "walreceiver/target_directory.h"
+#include "storage/target_directory.h"
 
 #include <sys/stat.h>
 
@@ -8,7 +8,7 @@
 #include "protocol/error.h"
 #include "storage/file_util.h"
 
-namespace walstream::walreceiver {
+namespace walstream::storage {
 
 namespace fs = std::filesystem;
 
@@ -16,13 +16,13 @@ TargetDirectory::TargetDirectory(fs::path path, std::string hint) : path_(std::m
   std::error_code ec;
   auto status = fs::symlink_status(path_, ec);
   if (ec && ec != std::errc::no_such_file_or_directory) {
-    storage::throw_io_error("access directory", path_, ec.value());
+    throw_io_error("access directory", path_, ec.value());
   }
   existed_ = fs::exists(status);
   if (existed_ && !fs::is_directory(fs::status(path_, ec))) {
     throw Error(ErrorKind::kIo, "\"" + path_.string() + "\" exists and is not a directory", hint);
   }
-  if (!storage::is_missing_or_empty_directory(path_)) {
+  if (!is_missing_or_empty_directory(path_)) {
     throw Error(ErrorKind::kIo, "directory \"" + path_.string() + "\" exists and is not empty",
                 hint + "; nothing was changed");
   }
@@ -32,7 +32,7 @@ void TargetDirectory::create(mode_t mode) {
   if (existed_) {
     touched_ = true;
     if (::chmod(path_.c_str(), mode) != 0) {
-      storage::throw_io_error("change permissions of directory", path_, errno);
+      throw_io_error("change permissions of directory", path_, errno);
     }
     return;
   }
@@ -44,13 +44,13 @@ void TargetDirectory::create(mode_t mode) {
     if (fs::exists(partial)) continue;
     bool is_target = partial == absolute;
     if (::mkdir(partial.c_str(), is_target ? mode : 0755) != 0 && errno != EEXIST) {
-      storage::throw_io_error("create directory", partial, errno);
+      throw_io_error("create directory", partial, errno);
     }
     if (created_top_.empty()) created_top_ = partial;
   }
   // mkdir applies the umask; the server's data_directory_mode is what counts.
   if (::chmod(absolute.c_str(), mode) != 0) {
-    storage::throw_io_error("change permissions of directory", absolute, errno);
+    throw_io_error("change permissions of directory", absolute, errno);
   }
 }
 
@@ -63,4 +63,4 @@ void TargetDirectory::remove_created() noexcept {
   }
 }
 
-}  // namespace walstream::walreceiver
+}  // namespace walstream::storage

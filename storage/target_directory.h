@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <string>
 
-namespace walstream::walreceiver {
+namespace walstream::storage {
 
 class TargetDirectory {
  public:
@@ -32,4 +32,4 @@ class TargetDirectory {
   bool touched_ = false;
 };
 
-}  // namespace walstream::walreceiver
+}  // namespace walstream::storage

@@ -1,0 +1,370 @@
+#include "walreceiver/wal_stream_driver.h"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <variant>
+
+#include "protocol/error.h"
+#include "protocol/replication_commands.h"
+#include "protocol/replication_messages.h"
+
+namespace walstream::walreceiver {
+
+namespace {
+
+// At most this many CopyData buffers are held for one pwritev: bounds memory
+// (the server sends at most 128 kB per message) and stays below IOV_MAX.
+constexpr std::size_t kMaxBatchMessages = 64;
+
+// How long a COPY state waits when nothing is timed (the server answers, or
+// keepalives arrive, well before).
+constexpr std::chrono::seconds kIdleWait{60};
+
+}  // namespace
+
+WalStreamDriver::WalStreamDriver(WalStreamConfig config, WalStreamDriverOptions options,
+                                 ConnectFunction connect, AbortSignal& abort,
+                                 asio::any_io_executor executor)
+    : machine_(std::move(config)),
+      options_(std::move(options)),
+      connect_(std::move(connect)),
+      abort_(abort),
+      inbox_(std::make_shared<Inbox>()),
+      timer_(executor) {
+  inbox_->executor = std::move(executor);
+  inbox_->wake = [this] { wake(); };
+}
+
+WalStreamDriver::~WalStreamDriver() { inbox_->wake = nullptr; }
+
+std::function<void(const protocol::StreamPosition&)> WalStreamDriver::durable_callback() {
+  return [inbox = inbox_](const protocol::StreamPosition& durable) {
+    asio::post(inbox->executor, [inbox, durable] {
+      inbox->events.emplace_back(stream_event::SyncCompleted{durable});
+      if (inbox->wake) inbox->wake();
+    });
+  };
+}
+
+std::function<void(std::exception_ptr)> WalStreamDriver::failure_callback() {
+  return [inbox = inbox_](std::exception_ptr error) {
+    asio::post(inbox->executor, [inbox, error] {
+      if (!inbox->storage_failure) inbox->storage_failure = error;
+      if (inbox->wake) inbox->wake();
+    });
+  };
+}
+
+void WalStreamDriver::post(StreamEvent event) {
+  const bool stop = std::holds_alternative<stream_event::StopRequested>(event);
+  inbox_->events.push_back(std::move(event));
+  if (stop) {
+    stop_posted_ = true;
+    // A command has nothing received at stake: cut it short (an unreachable
+    // host would otherwise hold the stop for the connect timeout).
+    if (in_command_) {
+      abort_.abort(std::make_exception_ptr(Error(ErrorKind::kCancelled, "interrupted")));
+    }
+  }
+  wake();
+}
+
+void WalStreamDriver::wake() {
+  if (connection_) connection_->wake();
+  timer_.cancel();
+}
+
+void WalStreamDriver::feed(const StreamEvent& event) {
+  if (spdlog::should_log(spdlog::level::trace)) spdlog::trace("stream event: {}", describe(event));
+  machine_.on(event);
+}
+
+void WalStreamDriver::feed_inbox() {
+  if (inbox_->storage_failure) std::rethrow_exception(inbox_->storage_failure);
+  while (!inbox_->events.empty()) {
+    StreamEvent event = std::move(inbox_->events.front());
+    inbox_->events.pop_front();
+    feed(event);
+  }
+}
+
+void WalStreamDriver::connection_failed(const Error& error) {
+  // Cut short by a stop: the StopRequested waiting in the inbox decides.
+  if (error.kind() == ErrorKind::kCancelled && stop_posted_) return;
+  feed(stream_event::ConnectionLost{error});
+}
+
+asio::awaitable<StreamEndReason> WalStreamDriver::run() {
+  machine_.start();
+  for (;;) {
+    feed_inbox();
+    if (auto reason = co_await run_actions()) co_return *reason;
+    feed_inbox();
+    if (machine_.has_action()) continue;
+    switch (machine_.state()) {
+      case WalStreamMachine::State::kStreaming:
+      case WalStreamMachine::State::kDraining:
+      case WalStreamMachine::State::kEndingCopy:
+        co_await receive();
+        break;
+      case WalStreamMachine::State::kWaitingToReconnect:
+        co_await wait_to_reconnect();
+        break;
+      default:
+        // Every other state is left by the answer to an action.
+        throw Error(ErrorKind::kInternal,
+                    std::string("WAL stream stalled while ") + to_string(machine_.state()));
+    }
+  }
+}
+
+asio::awaitable<std::optional<StreamEndReason>> WalStreamDriver::run_actions() {
+  while (machine_.has_action()) {
+    StreamAction action = machine_.next_action();
+    if (!std::holds_alternative<stream_action::WriteWal>(action)) write_batch();
+    if (auto reason = co_await execute(std::move(action))) co_return reason;
+  }
+  write_batch();
+  held_.clear();  // every write pointing into them is done: back to libpq
+  co_return std::nullopt;
+}
+
+void WalStreamDriver::write_batch() {
+  if (batch_.empty()) return;
+  storage_->write(batch_start_, batch_);
+  batch_.clear();
+}
+
+asio::awaitable<std::optional<StreamEndReason>> WalStreamDriver::execute(StreamAction action) {
+  if (spdlog::should_log(spdlog::level::trace))
+    spdlog::trace("stream action: {}", describe(action));
+  if (auto* write = std::get_if<stream_action::WriteWal>(&action)) {
+    const bool continues = !batch_.empty() && batch_start_.timeline == write->start.timeline &&
+                           batch_end_ == write->start.lsn && batch_.size() < kMaxBatchMessages;
+    if (!continues) {
+      write_batch();
+      batch_start_ = write->start;
+    }
+    batch_.push_back(write->bytes);
+    batch_end_ = protocol::Lsn{write->start.lsn.value + write->bytes.size()};
+  } else if (std::holds_alternative<stream_action::Connect>(action)) {
+    co_await connect();
+  } else if (auto* fetch = std::get_if<stream_action::FetchTimelineHistory>(&action)) {
+    co_await fetch_history(fetch->timeline);
+  } else if (auto* start = std::get_if<stream_action::StartStreaming>(&action)) {
+    co_await start_streaming(start->from);
+  } else if (auto* sync = std::get_if<stream_action::RequestSync>(&action)) {
+    storage_->request_sync(sync->upto);
+  } else if (std::holds_alternative<stream_action::CloseSegment>(action)) {
+    storage_->close_segment();
+  } else if (auto* status = std::get_if<stream_action::SendStatus>(&action)) {
+    co_await send_status(*status);
+  } else if (std::holds_alternative<stream_action::SendCopyDone>(action)) {
+    // When the server ended first, libpq may hold its error instead of a
+    // CopyDone; read_stream_end answers a CopyDone when libpq asks for one
+    // and surfaces the error otherwise.
+    if (!server_ended_copy_) {
+      try {
+        co_await connection_->put_copy_end();
+      } catch (const Error& error) {
+        connection_failed(error);
+      }
+    }
+  } else if (std::holds_alternative<stream_action::ReadStreamEnd>(action)) {
+    co_await read_stream_end();
+  } else if (auto* reconnect = std::get_if<stream_action::ReconnectAfter>(&action)) {
+    spdlog::warn("disconnected; reconnecting in {} ms", reconnect->delay.count());
+    connection_.reset();
+    reconnect_at_ = StreamClock::now() + reconnect->delay;
+  } else if (auto* finish = std::get_if<stream_action::Finish>(&action)) {
+    if (storage_ != nullptr) storage_->finish(options_.last_segment);
+    const auto position = machine_.position();
+    if (finish->reason == StreamEndReason::kStopRequested && position) {
+      spdlog::info("stopped at {}: the received WAL is durable", protocol::to_string(*position));
+    } else if (finish->reason == StreamEndReason::kEndpos && position) {
+      spdlog::info("reached end position {}", protocol::to_string(position->lsn));
+    }
+    co_return finish->reason;
+  } else if (auto* fail = std::get_if<stream_action::Fail>(&action)) {
+    // Keep what was received: make it durable, leave the segment .partial.
+    if (storage_ != nullptr) {
+      try {
+        storage_->finish(storage::WalArchiveWriter::LastSegment::kKeepPartial);
+      } catch (const std::exception& also) {
+        spdlog::warn("while stopping after an error: {}", also.what());
+      }
+    }
+    throw fail->error;
+  }
+  co_return std::nullopt;
+}
+
+asio::awaitable<void> WalStreamDriver::connect() {
+  in_command_ = true;
+  try {
+    stream_event::Connected connected = co_await connect_(connection_);
+    in_command_ = false;
+    feed(connected);
+  } catch (const Error& error) {
+    in_command_ = false;
+    connection_.reset();
+    connection_failed(error);
+  }
+}
+
+asio::awaitable<void> WalStreamDriver::fetch_history(protocol::TimelineId timeline) {
+  in_command_ = true;
+  try {
+    protocol::TimelineHistoryFile history = protocol::parse_timeline_history(
+        co_await connection_->exec(protocol::timeline_history_command(timeline),
+                                   "TIMELINE_HISTORY"),
+        timeline);
+    in_command_ = false;
+    storage_->store_history(history);
+    spdlog::info("stored the history of timeline {} as \"{}\"", timeline, history.file_name);
+    feed(stream_event::HistoryStored{timeline});
+  } catch (const Error& error) {
+    in_command_ = false;
+    connection_failed(error);
+  }
+}
+
+asio::awaitable<void> WalStreamDriver::start_streaming(const protocol::StreamPosition& from) {
+  in_command_ = true;
+  try {
+    std::optional<std::string_view> slot;
+    if (options_.slot) slot = *options_.slot;
+    server_ended_copy_ = false;
+    protocol::ResultSet next;
+    const bool copy = co_await connection_->start_replication(
+        protocol::start_replication_command(slot, from.lsn, from.timeline), &next);
+    in_command_ = false;
+    if (copy) {
+      spdlog::info("streaming WAL from {}", protocol::to_string(from));
+      feed(stream_event::CopyStarted{StreamClock::now()});
+    } else if (!next.rows.empty()) {
+      const protocol::TimelineSwitch next_timeline = protocol::parse_timeline_switch(next);
+      spdlog::info("timeline {} ended at {}; timeline {} starts there", from.timeline,
+                   protocol::to_string(next_timeline.next_timeline_start),
+                   next_timeline.next_timeline);
+      feed(stream_event::TimelineEnded{next_timeline.next_timeline,
+                                       next_timeline.next_timeline_start});
+    } else {
+      feed(stream_event::StreamingEnded{});
+    }
+  } catch (const Error& error) {
+    in_command_ = false;
+    connection_failed(error);
+  }
+}
+
+asio::awaitable<void> WalStreamDriver::send_status(const stream_action::SendStatus& status) {
+  protocol::StandbyStatusUpdate update;
+  update.write = status.write;
+  update.flush = status.flush;
+  update.send_time = protocol::to_pg_timestamp(std::chrono::system_clock::now());
+  std::array<std::byte, protocol::kStandbyStatusUpdateSize> message{};
+  protocol::encode_standby_status_update(update, message);
+  try {
+    co_await connection_->put_copy_data(message);
+  } catch (const Error& error) {
+    connection_failed(error);
+  }
+}
+
+asio::awaitable<void> WalStreamDriver::read_stream_end() {
+  in_command_ = true;
+  try {
+    // The server ended its side with CopyDone; ours went out already, or
+    // goes now if libpq still waits for it. A result set follows when the
+    // timeline ended; an error result is thrown by to_result_set.
+    std::optional<protocol::TimelineSwitch> next;
+    while (PgResult result = co_await connection_->next_result()) {
+      if (PQresultStatus(result.get()) == PGRES_COPY_IN) {
+        co_await connection_->put_copy_end();
+        continue;
+      }
+      protocol::ResultSet set = connection_->to_result_set(result, "START_REPLICATION");
+      if (PQresultStatus(result.get()) == PGRES_TUPLES_OK && !set.rows.empty()) {
+        next = protocol::parse_timeline_switch(set);
+      }
+    }
+    in_command_ = false;
+    if (next) {
+      spdlog::info("timeline {} ended; timeline {} starts at {}",
+                   machine_.position() ? machine_.position()->timeline : 0, next->next_timeline,
+                   protocol::to_string(next->next_timeline_start));
+      feed(stream_event::TimelineEnded{next->next_timeline, next->next_timeline_start});
+    } else {
+      feed(stream_event::StreamingEnded{});
+    }
+  } catch (const Error& error) {
+    in_command_ = false;
+    connection_failed(error);
+  }
+}
+
+asio::awaitable<void> WalStreamDriver::receive() {
+  try {
+    for (;;) {
+      // Hand over what libpq holds, at most a batch's worth at a time, so the
+      // buffers held for one pwritev stay bounded.
+      bool copy_done = false;
+      std::size_t taken = 0;
+      while (taken < kMaxBatchMessages) {
+        std::optional<CopyBuffer> buffer = connection_->try_read_copy(&copy_done);
+        if (!buffer) break;
+        ++taken;
+        const protocol::ServerCopyMessage message =
+            protocol::decode_server_copy_message(buffer->bytes());
+        if (const auto* data = std::get_if<protocol::XLogData>(&message)) {
+          feed(stream_event::WalData{data->data_start, data->payload});
+          held_.push_back(std::move(*buffer));
+        } else {
+          const auto& keepalive = std::get<protocol::PrimaryKeepalive>(message);
+          feed(stream_event::Keepalive{keepalive.reply_requested});
+        }
+      }
+      if (taken == kMaxBatchMessages) co_return;  // write these, then read on
+      if (copy_done) {
+        server_ended_copy_ = true;
+        feed(stream_event::ServerEndedCopy{});
+        co_return;
+      }
+      feed(stream_event::Drained{StreamClock::now()});
+      if (machine_.has_action() || !inbox_->events.empty() || inbox_->storage_failure) co_return;
+
+      const auto deadline = machine_.next_deadline().value_or(StreamClock::now() + kIdleWait);
+      co_await connection_->wait_readable(deadline);
+      if (StreamClock::now() >= deadline) {
+        feed(stream_event::TimerFired{StreamClock::now()});
+        co_return;
+      }
+      if (!inbox_->events.empty() || inbox_->storage_failure) co_return;
+    }
+  } catch (const Error& error) {
+    // A protocol error in the server's bytes ends the run like any other
+    // failure: the machine decides whether to retry.
+    connection_failed(error);
+  }
+}
+
+asio::awaitable<void> WalStreamDriver::wait_to_reconnect() {
+  const auto at = reconnect_at_.value_or(StreamClock::now());
+  if (StreamClock::now() < at) {
+    timer_.expires_at(at);
+    boost::system::error_code ec;
+    co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!inbox_->events.empty() || inbox_->storage_failure) co_return;  // woken: a stop
+    if (StreamClock::now() < at) co_return;                             // spurious: wait again
+  }
+  reconnect_at_.reset();
+  feed(stream_event::TimerFired{StreamClock::now()});
+}
+
+}  // namespace walstream::walreceiver
