@@ -305,13 +305,18 @@ CloneSummary run_clone(const CloneOptions& options) {
                  });
   io.run();
 
-  if (!failure && options.sync) {
+  if (!failure) {
     try {
-      spdlog::info("syncing data to disk");
-      // syncfs works per filesystem; tablespaces may live on other ones.
-      storage::sync_filesystem(target.path());
-      for (const auto& dir : state.tablespace_dirs) storage::sync_filesystem(dir->path());
-      if (state.waldir != nullptr) storage::sync_filesystem(state.waldir->path());
+      if (options.sync) {
+        spdlog::info("syncing data to disk");
+        // syncfs works per filesystem; tablespaces may live on other ones.
+        storage::sync_filesystem(target.path());
+        for (const auto& dir : state.tablespace_dirs) storage::sync_filesystem(dir->path());
+        if (state.waldir != nullptr) storage::sync_filesystem(state.waldir->path());
+      }
+      // Last of all, as pg_basebackup does: backup_manifest marks a complete
+      // backup, so it gets its name only once everything else is durable.
+      storage::commit_backup_manifest(target.path(), options.sync);
     } catch (...) {
       failure = std::current_exception();
     }
