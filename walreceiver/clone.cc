@@ -19,6 +19,7 @@
 #include "walreceiver/plain_wal_sink.h"
 #include "walreceiver/server_facts.h"
 #include "walreceiver/standby_config.h"
+#include "walreceiver/standby_conninfo_facts.h"
 #include "walreceiver/target_directory.h"
 #include "walreceiver/wal_stream_session.h"
 
@@ -237,7 +238,7 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
   if (options.write_standby_config) {
     StandbyConfigInput config;
     config.server_version = facts.version;
-    config.connection_options = backup_conn->effective_options();
+    config.conninfo = gather_standby_conninfo_facts(*backup_conn, options.connection);
     if (options.slot) config.slot = options.slot;
     config.file_mode = modes.file;
     write_standby_config(target.path(), config);
