@@ -14,11 +14,11 @@ struct KeywordSince {
 // that knows each one. A standby's walreceiver rejects the whole conninfo on an
 // unknown keyword ("invalid connection option"), so anything not listed here is
 // dropped. 10 stands for "every supported version". Deliberately missing:
-// replication/dbname/fallback_application_name (set by walreceiver itself),
-// service (already expanded into the effective options, and the standby host
-// may have no such service file), and keywords removed from newer libpqs
-// (requiressl, authtype, tty).
+// replication/dbname/fallback_application_name (set by walreceiver itself; a
+// user's dbname is appended separately), and keywords removed from newer
+// libpqs (requiressl, authtype, tty).
 constexpr KeywordSince kKnownKeywords[] = {
+    {"service", 10},
     {"host", 10},
     {"hostaddr", 10},
     {"port", 10},
@@ -56,6 +56,7 @@ constexpr KeywordSince kKnownKeywords[] = {
     {"load_balance_hosts", 16},
     {"gssdelegation", 16},
     {"sslnegotiation", 17},
+    {"servicefile", 18},
     {"min_protocol_version", 18},
     {"max_protocol_version", 18},
     {"sslkeylogfile", 18},
@@ -74,6 +75,31 @@ bool standby_libpq_knows(std::string_view keyword, int server_major) {
     if (known.keyword == keyword) return server_major >= known.first_major;
   }
   return false;
+}
+
+// Set by walreceiver itself, whatever primary_conninfo says.
+bool is_walreceiver_keyword(std::string_view keyword) {
+  return keyword == "replication" || keyword == "dbname" || keyword == "fallback_application_name";
+}
+
+bool set_by_user(const LibpqOption& option, const StandbyConninfoFacts& facts) {
+  if (facts.given_keywords.contains(option.keyword)) return true;
+  return !option.envvar.empty() && facts.environment.contains(option.envvar);
+}
+
+// A value libpq filled in from its built-in defaults on its own: the
+// standby's libpq has the same default, or takes the standby's environment.
+// (A service file's value that equals the default is left out too; service=
+// stays in, and libpq reads the service file before the environment.)
+bool is_unset_compiled_default(const LibpqOption& option, const StandbyConninfoFacts& facts) {
+  return !option.compiled_default.empty() && option.value == option.compiled_default &&
+         !set_by_user(option, facts);
+}
+
+std::optional<std::string> user_dbname(const StandbyConninfoFacts& facts) {
+  if (facts.conninfo_dbname && !facts.conninfo_dbname->empty()) return facts.conninfo_dbname;
+  if (facts.default_dbname && !facts.default_dbname->empty()) return facts.default_dbname;
+  return std::nullopt;
 }
 
 bool is_bare_conninfo_char(char c) {
@@ -121,14 +147,16 @@ std::string quote_config_value(std::string_view value) {
   return out;
 }
 
-std::vector<ConninfoOption> standby_conninfo_options(const std::vector<ConninfoOption>& effective,
+std::vector<ConninfoOption> standby_conninfo_options(const StandbyConninfoFacts& facts,
                                                      int server_major) {
   std::vector<ConninfoOption> kept;
-  for (const auto& option : effective) {
-    if (option.value.empty()) continue;
+  for (const auto& option : facts.options) {
+    if (option.value.empty() || is_walreceiver_keyword(option.keyword)) continue;
+    if (is_unset_compiled_default(option, facts)) continue;
     if (!standby_libpq_knows(option.keyword, server_major)) continue;
-    kept.push_back(option);
+    kept.push_back({option.keyword, option.value});
   }
+  if (auto dbname = user_dbname(facts)) kept.push_back({"dbname", *dbname});
   return kept;
 }
 

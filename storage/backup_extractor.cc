@@ -135,16 +135,28 @@ void BackupExtractor::manifest_data(ByteView data) {
 void BackupExtractor::manifest_end() {
   if (!manifest_file_) throw ProtocolError("manifest end received outside the manifest");
   fs::path temp = options_.data_dir / kManifestTempName;
-  fs::path final_path = options_.data_dir / kManifestName;
+  // It keeps the temporary name until commit_backup_manifest: the final name
+  // says the backup is complete.
   manifest_file_.close(temp);
-  // Plain rename: the caller makes the whole directory durable at the end
-  // with sync_filesystem.
-  if (::rename(temp.c_str(), final_path.c_str()) != 0) {
-    throw_io_error("rename file \"" + temp.string() + "\" to", final_path, errno);
-  }
   manifest_received_ = true;
 }
 
 void BackupExtractor::progress(std::uint64_t bytes_done) { bytes_done_ = bytes_done; }
+
+bool commit_backup_manifest(const fs::path& data_dir, bool durable) {
+  const fs::path temp = data_dir / kManifestTempName;
+  const fs::path final_path = data_dir / kManifestName;
+  struct stat st {};
+  if (::lstat(temp.c_str(), &st) != 0) {
+    if (errno == ENOENT) return false;
+    throw_io_error("stat", temp, errno);
+  }
+  if (durable) {
+    durable_rename(temp, final_path);
+  } else if (::rename(temp.c_str(), final_path.c_str()) != 0) {
+    throw_io_error("rename file \"" + temp.string() + "\" to", final_path, errno);
+  }
+  return true;
+}
 
 }  // namespace walstream::storage

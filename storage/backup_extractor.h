@@ -1,8 +1,11 @@
 // Receives a whole base backup (every archive plus the manifest) and lays it
 // out as a plain data directory: the main archive into the data directory,
 // each tablespace archive into its mapped location, the manifest into
-// backup_manifest. Works for both stream formats: the PostgreSQL 15+ decoder
-// calls it, and so does the per-tablespace CopyOut driver for older servers.
+// backup_manifest.tmp. Works for both stream formats: the PostgreSQL 15+
+// decoder calls it, and so does the per-tablespace CopyOut driver for older
+// servers. commit_backup_manifest gives the manifest its final name once the
+// whole backup is complete and durable, as pg_basebackup does: a directory
+// holding backup_manifest is a finished backup.
 #pragma once
 
 #include <filesystem>
@@ -54,5 +57,11 @@ class BackupExtractor : public protocol::BackupStreamHandler {
   std::uint64_t archive_bytes_ = 0;
   bool manifest_received_ = false;
 };
+
+// Renames backup_manifest.tmp in `data_dir` to backup_manifest: the marker of
+// a complete backup, so it is the clone's very last step. `durable`: fsync
+// the file, rename, fsync the directory; otherwise (-N) just rename. Returns
+// false, changing nothing, when there is no manifest (servers before 13).
+bool commit_backup_manifest(const std::filesystem::path& data_dir, bool durable);
 
 }  // namespace walstream::storage

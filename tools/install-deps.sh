@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what walstream needs to build and test on Debian 12: the toolchain,
 # the libraries, and PostgreSQL 15 (server binaries only: no cluster is
-# created or started; the tests run their own servers), plus npm, which
-# fetch-postgres.sh uses to fetch the other majors' servers.
+# created or started; the tests run their own servers), openssl (the tests make
+# self-signed server certificates), plus npm, which fetch-postgres.sh uses to
+# fetch the other majors' servers.
 # Idempotent; prints nothing unless something fails.
 set -euo pipefail
 
@@ -12,7 +13,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang-format
   postgresql-15 postgresql-client-15
-  procps util-linux
+  procps util-linux openssl
 )
 # A machine image may bring its own node and npm; Debian's npm would
 # conflict with them.

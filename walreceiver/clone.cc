@@ -21,6 +21,7 @@
 #include "walreceiver/server_facts.h"
 #include "walreceiver/slot_checks.h"
 #include "walreceiver/standby_config.h"
+#include "walreceiver/standby_conninfo_facts.h"
 #include "walreceiver/wal_stream_driver.h"
 
 namespace walstream::walreceiver {
@@ -236,7 +237,7 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
   if (options.write_standby_config) {
     StandbyConfigInput config;
     config.server_version = facts.version;
-    config.connection_options = backup_conn->effective_options();
+    config.conninfo = gather_standby_conninfo_facts(*backup_conn, options.connection);
     if (options.slot) config.slot = options.slot;
     config.file_mode = modes.file;
     write_standby_config(target.path(), config);
@@ -304,13 +305,18 @@ CloneSummary run_clone(const CloneOptions& options) {
                  });
   io.run();
 
-  if (!failure && options.sync) {
+  if (!failure) {
     try {
-      spdlog::info("syncing data to disk");
-      // syncfs works per filesystem; tablespaces may live on other ones.
-      storage::sync_filesystem(target.path());
-      for (const auto& dir : state.tablespace_dirs) storage::sync_filesystem(dir->path());
-      if (state.waldir != nullptr) storage::sync_filesystem(state.waldir->path());
+      if (options.sync) {
+        spdlog::info("syncing data to disk");
+        // syncfs works per filesystem; tablespaces may live on other ones.
+        storage::sync_filesystem(target.path());
+        for (const auto& dir : state.tablespace_dirs) storage::sync_filesystem(dir->path());
+        if (state.waldir != nullptr) storage::sync_filesystem(state.waldir->path());
+      }
+      // Last of all, as pg_basebackup does: backup_manifest marks a complete
+      // backup, so it gets its name only once everything else is durable.
+      storage::commit_backup_manifest(target.path(), options.sync);
     } catch (...) {
       failure = std::current_exception();
     }

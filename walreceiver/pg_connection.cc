@@ -4,7 +4,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <cstring>
 #include <exception>
 
 #include "protocol/error.h"
@@ -275,21 +274,6 @@ asio::awaitable<void> PgConnection::put_copy_end() {
     co_await wait(StreamDescriptor::wait_write, std::nullopt);
   }
   co_await flush_output();
-}
-
-std::vector<std::pair<std::string, std::string>> PgConnection::effective_options() const {
-  std::vector<std::pair<std::string, std::string>> options;
-  PQconninfoOption* info = PQconninfo(conn_);
-  if (info == nullptr) return options;
-  for (PQconninfoOption* option = info; option->keyword != nullptr; ++option) {
-    if (option->val == nullptr || *option->val == '\0') continue;
-    // Compiled-in defaults are left out: the standby's libpq has its own, and
-    // an older libpq may not even know the option.
-    if (option->compiled != nullptr && std::strcmp(option->val, option->compiled) == 0) continue;
-    options.emplace_back(option->keyword, option->val);
-  }
-  PQconninfoFree(info);
-  return options;
 }
 
 }  // namespace walstream::walreceiver

@@ -83,9 +83,6 @@ class PgConnection {
   asio::awaitable<void> put_copy_data(ByteView data);
   asio::awaitable<void> put_copy_end();
 
-  // The effective connection options (PQconninfo), without defaults.
-  std::vector<std::pair<std::string, std::string>> effective_options() const;
-
  private:
   PgConnection(PGconn* conn, std::string password, AbortSignal& abort);
   asio::awaitable<void> wait(asio::posix::stream_descriptor::wait_type type,

@@ -7,13 +7,9 @@ namespace walstream::walreceiver {
 
 void write_standby_config(const std::filesystem::path& data_dir, const StandbyConfigInput& input) {
   const int major = input.server_version.major();
-  std::vector<protocol::ConninfoOption> effective;
-  for (const auto& [keyword, value] : input.connection_options) {
-    effective.push_back({keyword, value});
-  }
   protocol::StandbySettings settings;
   settings.primary_conninfo =
-      protocol::format_conninfo(protocol::standby_conninfo_options(effective, major));
+      protocol::format_conninfo(protocol::standby_conninfo_options(input.conninfo, major));
   settings.primary_slot_name = input.slot;
   const std::string text = protocol::standby_config_text(major, settings);
 

@@ -8,17 +8,16 @@
 #include <filesystem>
 #include <optional>
 #include <string>
-#include <utility>
-#include <vector>
 
+#include "protocol/conninfo.h"
 #include "protocol/replication_commands.h"
 
 namespace walstream::walreceiver {
 
 struct StandbyConfigInput {
   protocol::ServerVersion server_version;
-  // The clone connection's effective libpq options (PgConnection::effective_options).
-  std::vector<std::pair<std::string, std::string>> connection_options;
+  // What primary_conninfo is decided from (gather_standby_conninfo_facts).
+  protocol::StandbyConninfoFacts conninfo;
   std::optional<std::string> slot;
   mode_t file_mode = 0600;
 };

@@ -127,6 +127,8 @@ TEST_F(CloneTest, CloneStartsAsStreamingHotStandby) {
   ASSERT_EQ(result.exit_code, 0) << result.describe();
 
   expect_verifies(target);
+  EXPECT_TRUE(fs::exists(target / "backup_manifest"));
+  EXPECT_FALSE(fs::exists(target / "backup_manifest.tmp"));
   EXPECT_TRUE(fs::exists(target / "standby.signal"));
   EXPECT_THAT(read_file(target / "postgresql.auto.conf"), HasSubstr("primary_conninfo"));
 
@@ -225,6 +227,17 @@ TEST_F(CloneTest, NoStandbyConfig) {
   if (fs::exists(target / "postgresql.auto.conf")) {
     EXPECT_THAT(read_file(target / "postgresql.auto.conf"), Not(HasSubstr("primary_conninfo")));
   }
+  expect_verifies(target);
+}
+
+TEST_F(CloneTest, NoSyncStillNamesTheManifest) {
+  // -N skips the final sync, not the rename that marks the backup complete.
+  const fs::path target = PgCluster::clone_data_dir("no_sync");
+  const CommandResult result =
+      run_walstream(clone_args(target, primary().port(), "r", {"-N"}), password_env(kPassword));
+  ASSERT_EQ(result.exit_code, 0) << result.describe();
+  EXPECT_TRUE(fs::exists(target / "backup_manifest"));
+  EXPECT_FALSE(fs::exists(target / "backup_manifest.tmp"));
   expect_verifies(target);
 }
 

@@ -465,6 +465,24 @@ fs::path PgCluster::clone_data_dir(std::string_view name) {
   return dir / "data";
 }
 
+namespace {
+
+// server.crt and server.key (the server's default file names) for CN
+// 127.0.0.1; the key must be private to the server's user.
+void make_self_signed_certificate(const fs::path& data_dir) {
+  const fs::path key = data_dir / "server.key";
+  const CommandResult result = run_command(
+      {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+       "/CN=127.0.0.1", "-keyout", key.string(), "-out", (data_dir / "server.crt").string()},
+      {}, 120s);
+  if (result.exit_code != 0) {
+    throw std::runtime_error("openssl req -x509 failed: " + result.describe());
+  }
+  fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+}
+
+}  // namespace
+
 std::unique_ptr<PgCluster> PgCluster::create_primary(std::string_view name,
                                                      const PgClusterOptions& options) {
   std::unique_ptr<PgCluster> cluster(new PgCluster(name, /*is_clone=*/false, options.server_major));
@@ -492,6 +510,8 @@ std::unique_ptr<PgCluster> PgCluster::create_primary(std::string_view name,
   const CommandResult result = run_command(initdb, {}, 120s);
   if (result.exit_code != 0) throw std::runtime_error("initdb failed: " + result.describe());
 
+  if (options.ssl) make_self_signed_certificate(cluster->data_dir_);
+
   cluster->port_ = pick_free_port();
   std::ostringstream conf;
   conf << "\n# walstream integration test harness\n"
@@ -511,6 +531,7 @@ std::unique_ptr<PgCluster> PgCluster::create_primary(std::string_view name,
        << "shared_buffers = '32MB'\n"
        << "log_connections = on\n"
        << "log_line_prefix = '%m [%p] %q%u@%d '\n";
+  if (options.ssl) conf << "ssl = on\n";
   for (const auto& line : options.extra_conf) conf << line << "\n";
   append_file(cluster->data_dir_ / "postgresql.conf", conf.str());
 
@@ -541,7 +562,7 @@ PgCluster::~PgCluster() {
   }
 }
 
-void PgCluster::start() {
+void PgCluster::start(const EnvOverrides& env) {
   if (running_) return;
   for (int attempt = 1;; ++attempt) {
     if (port_ == 0) port_ = pick_free_port();
@@ -560,7 +581,7 @@ void PgCluster::start() {
                      socket_dir_.string() + "' -c listen_addresses=127.0.0.1");
     }
     argv.emplace_back("start");
-    const CommandResult result = run_command(argv, {}, 180s);
+    const CommandResult result = run_command(argv, env, 180s);
     if (result.exit_code == 0) {
       running_ = true;
       return;

@@ -192,6 +192,9 @@ struct PgClusterOptions {
   // PostgreSQL major version of the server (11 to 18); see
   // TestEnv::server_bin_dir.
   int server_major = TestEnv::kDefaultServerMajor;
+  // ssl = on, with a fresh self-signed certificate (openssl req -x509) as
+  // server.crt/server.key in the data directory, so clones carry it along.
+  bool ssl = false;
 };
 
 // One PostgreSQL server, laid out as
@@ -218,7 +221,9 @@ class PgCluster {
   PgCluster(const PgCluster&) = delete;
   PgCluster& operator=(const PgCluster&) = delete;
 
-  void start();
+  // pg_ctl start; `env` changes the server's environment (and so what a
+  // standby's WAL receiver takes from PG* variables).
+  void start(const EnvOverrides& env = {});
   // pg_ctl stop -m fast.
   void stop();
   // pg_ctl stop -m immediate, ignoring errors.

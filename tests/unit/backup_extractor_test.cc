@@ -96,11 +96,71 @@ TEST_F(BackupExtractorTest, FullEventSequence) {
   EXPECT_EQ(read_file(tablespace_dir() / "PG_16_202307071/5/16401"), "table data");
   // Reachable through the data directory's link too.
   EXPECT_EQ(read_file(data_dir() / "pg_tblspc/16400/PG_16_202307071/5/16401"), "table data");
+  EXPECT_FALSE(fs::exists(data_dir() / "backup_manifest"));
+  EXPECT_EQ(read_file(data_dir() / "backup_manifest.tmp"),
+            "{\"PostgreSQL-Backup-Manifest-Version\": 1,\n\"Files\": []}\n");
+  EXPECT_EQ(mode_of(data_dir() / "backup_manifest.tmp"), 0640u);
+
+  EXPECT_TRUE(commit_backup_manifest(data_dir(), /*durable=*/true));
   EXPECT_EQ(read_file(data_dir() / "backup_manifest"),
             "{\"PostgreSQL-Backup-Manifest-Version\": 1,\n\"Files\": []}\n");
   EXPECT_EQ(mode_of(data_dir() / "backup_manifest"), 0640u);
   EXPECT_FALSE(fs::exists(data_dir() / "backup_manifest.tmp"));
 }
+
+// backup_manifest is the "backup complete" marker: the extractor leaves the
+// manifest under its temporary name, and only the clone's last step, after
+// the final sync, gives it the final one.
+TEST_F(BackupExtractorTest, ManifestKeepsTemporaryNameAfterItArrives) {
+  BackupExtractor extractor(options());
+  extractor.archive_begin("base.tar", "");
+  feed_in_chunks(extractor, TarBuilder().file("PG_VERSION", "16\n").finish(), 512);
+  extractor.archive_end();
+  extractor.manifest_begin();
+  extractor.manifest_data(as_bytes("{\"PostgreSQL-Backup-Manifest-Version\": 1}\n"));
+  extractor.manifest_end();
+
+  EXPECT_TRUE(extractor.manifest_received());
+  EXPECT_FALSE(fs::exists(data_dir() / "backup_manifest"));
+  EXPECT_EQ(read_file(data_dir() / "backup_manifest.tmp"),
+            "{\"PostgreSQL-Backup-Manifest-Version\": 1}\n");
+}
+
+struct CommitCase {
+  const char* name;
+  bool durable;
+};
+
+class CommitBackupManifestTest : public BackupExtractorTest,
+                                 public ::testing::WithParamInterface<CommitCase> {};
+
+TEST_P(CommitBackupManifestTest, RenamesTheTemporaryManifest) {
+  { std::ofstream(data_dir() / "backup_manifest.tmp") << "manifest"; }
+  EXPECT_TRUE(commit_backup_manifest(data_dir(), GetParam().durable)) << GetParam().name;
+  EXPECT_EQ(read_file(data_dir() / "backup_manifest"), "manifest");
+  EXPECT_FALSE(fs::exists(data_dir() / "backup_manifest.tmp"));
+}
+
+TEST_P(CommitBackupManifestTest, NoManifestBefore13IsNotAnError) {
+  EXPECT_FALSE(commit_backup_manifest(data_dir(), GetParam().durable)) << GetParam().name;
+  EXPECT_FALSE(fs::exists(data_dir() / "backup_manifest"));
+}
+
+TEST_P(CommitBackupManifestTest, FailedRenameIsAnIoError) {
+  { std::ofstream(data_dir() / "backup_manifest.tmp") << "manifest"; }
+  fs::create_directory(data_dir() / "backup_manifest");  // rename(2): EISDIR
+  try {
+    commit_backup_manifest(data_dir(), GetParam().durable);
+    FAIL() << "no exception";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kIo);
+    EXPECT_NE(std::string(e.what()).find("backup_manifest.tmp"), std::string::npos) << e.what();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, CommitBackupManifestTest,
+                         ::testing::Values(CommitCase{"durable", true},
+                                           CommitCase{"rename only (-N)", false}));
 
 TEST_F(BackupExtractorTest, EmptyTablespaceDirectoryIsAccepted) {
   fs::create_directory(tablespace_dir());

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -82,179 +84,206 @@ TEST(StandbyConfigTextTest, Version11HasStandbyMode) {
             "primary_conninfo = 'host=db1'\n");
 }
 
-// A typical PQconninfo() result of a libpq 17 client, in libpq's order.
-std::vector<ConninfoOption> effective_options() {
-  return {
-      {"user", "rep"},
-      {"password", "secret"},
-      {"passfile", "/home/rep/.pgpass"},
-      {"channel_binding", "prefer"},
-      {"dbname", "replication"},
-      {"host", "db1"},
-      {"hostaddr", ""},
-      {"port", "5432"},
-      {"client_encoding", ""},
-      {"options", ""},
-      {"application_name", ""},
-      {"fallback_application_name", "walstream"},
-      {"connect_timeout", "10"},
-      {"keepalives", "1"},
-      {"tcp_user_timeout", "0"},
-      {"sslmode", "prefer"},
-      {"sslnegotiation", "postgres"},
-      {"sslcompression", "0"},
-      {"sslcertmode", "allow"},
-      {"sslsni", "1"},
-      {"ssl_min_protocol_version", "TLSv1.2"},
-      {"sslcrldir", "/etc/crl"},
-      {"gssencmode", "prefer"},
-      {"krbsrvname", "postgres"},
-      {"gssdelegation", "0"},
-      {"target_session_attrs", "any"},
-      {"load_balance_hosts", "disable"},
-      {"replication", "true"},
-      {"service", "main"},
-      {"requiressl", "0"},
-      {"oauth_issuer", "https://idp"},
-      {"min_protocol_version", "3.0"},
-      {"no_such_keyword", "x"},
+// What PQconninfo() of a libpq 17 client reports for a clone connection made
+// with `-h db1 -U rep` and a password (value, compiled default, variable), in
+// libpq's order. Nothing in it is marked as set by the user.
+StandbyConninfoFacts libpq17_facts() {
+  StandbyConninfoFacts facts;
+  facts.options = {
+      {"service", "", "", "PGSERVICE"},
+      {"user", "rep", "", "PGUSER"},
+      {"password", "secret", "", "PGPASSWORD"},
+      {"passfile", "/home/rep/.pgpass", "", "PGPASSFILE"},
+      {"channel_binding", "prefer", "prefer", "PGCHANNELBINDING"},
+      {"connect_timeout", "", "", "PGCONNECT_TIMEOUT"},
+      {"dbname", "replication", "", "PGDATABASE"},
+      {"host", "db1", "", "PGHOST"},
+      {"hostaddr", "", "", "PGHOSTADDR"},
+      {"port", "5432", "5432", "PGPORT"},
+      {"client_encoding", "", "", "PGCLIENTENCODING"},
+      {"options", "", "", "PGOPTIONS"},
+      {"application_name", "", "", "PGAPPNAME"},
+      {"fallback_application_name", "walstream", "", ""},
+      {"keepalives", "", "", ""},
+      {"sslmode", "prefer", "prefer", "PGSSLMODE"},
+      {"sslnegotiation", "postgres", "postgres", "PGSSLNEGOTIATION"},
+      {"sslcompression", "0", "0", "PGSSLCOMPRESSION"},
+      {"sslsni", "1", "1", "PGSSLSNI"},
+      {"ssl_min_protocol_version", "TLSv1.2", "TLSv1.2", "PGSSLMINPROTOCOLVERSION"},
+      {"gssencmode", "prefer", "prefer", "PGGSSENCMODE"},
+      {"krbsrvname", "postgres", "postgres", "PGKRBSRVNAME"},
+      {"replication", "true", "", ""},
+      {"target_session_attrs", "any", "any", "PGTARGETSESSIONATTRS"},
+      {"load_balance_hosts", "disable", "disable", "PGLOADBALANCEHOSTS"},
   };
+  facts.given_keywords = {"host", "user", "password"};
+  return facts;
 }
 
-std::vector<std::string> keywords(const std::vector<ConninfoOption>& options) {
+void set_value(StandbyConninfoFacts& facts, const std::string& keyword, const std::string& value) {
+  for (auto& option : facts.options) {
+    if (option.keyword == keyword) {
+      option.value = value;
+      return;
+    }
+  }
+  ADD_FAILURE() << "no option " << keyword;
+}
+
+std::vector<std::string> pairs(const std::vector<ConninfoOption>& options) {
   std::vector<std::string> out;
-  for (const auto& o : options) out.push_back(o.keyword);
+  for (const auto& o : options) out.push_back(o.keyword + "=" + o.value);
   return out;
 }
 
-struct FilterCase {
+// What -h db1 -U rep with a password writes when nothing else was set.
+const std::vector<std::string> kBase = {"user=rep", "password=secret", "passfile=/home/rep/.pgpass",
+                                        "host=db1"};
+
+std::vector<std::string> base_with(std::vector<std::string> extra, std::size_t at) {
+  std::vector<std::string> out = kBase;
+  out.insert(out.begin() + static_cast<std::ptrdiff_t>(at), extra.begin(), extra.end());
+  return out;
+}
+
+struct DecisionCase {
+  const char* name;
   int major;
+  std::function<void(StandbyConninfoFacts&)> adjust;
   std::vector<std::string> expected;
 };
 
-class StandbyConninfoOptionsTest : public testing::TestWithParam<FilterCase> {};
+class StandbyConninfoOptionsTest : public testing::TestWithParam<DecisionCase> {};
 
-TEST_P(StandbyConninfoOptionsTest, KeepsOnlyKeywordsTheStandbyKnows) {
+TEST_P(StandbyConninfoOptionsTest, WritesWhatTheUserSet) {
   const auto& c = GetParam();
-  EXPECT_EQ(keywords(standby_conninfo_options(effective_options(), c.major)), c.expected);
+  StandbyConninfoFacts facts = libpq17_facts();
+  if (c.adjust) c.adjust(facts);
+  EXPECT_EQ(pairs(standby_conninfo_options(facts, c.major)), c.expected) << c.name;
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Versions, StandbyConninfoOptionsTest,
-    testing::Values(FilterCase{11,
-                               {"user", "password", "passfile", "host", "port", "connect_timeout",
-                                "keepalives", "sslmode", "sslcompression", "krbsrvname",
-                                "target_session_attrs"}},
-                    FilterCase{12,
-                               {"user", "password", "passfile", "host", "port", "connect_timeout",
-                                "keepalives", "tcp_user_timeout", "sslmode", "sslcompression",
-                                "gssencmode", "krbsrvname", "target_session_attrs"}},
-                    FilterCase{13,
-                               {"user", "password", "passfile", "channel_binding", "host", "port",
-                                "connect_timeout", "keepalives", "tcp_user_timeout", "sslmode",
-                                "sslcompression", "ssl_min_protocol_version", "gssencmode",
-                                "krbsrvname", "target_session_attrs"}},
-                    FilterCase{14,
-                               {"user", "password", "passfile", "channel_binding", "host", "port",
-                                "connect_timeout", "keepalives", "tcp_user_timeout", "sslmode",
-                                "sslcompression", "sslsni", "ssl_min_protocol_version", "sslcrldir",
-                                "gssencmode", "krbsrvname", "target_session_attrs"}},
-                    FilterCase{16,
-                               {"user",
-                                "password",
-                                "passfile",
-                                "channel_binding",
-                                "host",
-                                "port",
-                                "connect_timeout",
-                                "keepalives",
-                                "tcp_user_timeout",
-                                "sslmode",
-                                "sslcompression",
-                                "sslcertmode",
-                                "sslsni",
-                                "ssl_min_protocol_version",
-                                "sslcrldir",
-                                "gssencmode",
-                                "krbsrvname",
-                                "gssdelegation",
-                                "target_session_attrs",
-                                "load_balance_hosts"}},
-                    FilterCase{17,
-                               {"user",
-                                "password",
-                                "passfile",
-                                "channel_binding",
-                                "host",
-                                "port",
-                                "connect_timeout",
-                                "keepalives",
-                                "tcp_user_timeout",
-                                "sslmode",
-                                "sslnegotiation",
-                                "sslcompression",
-                                "sslcertmode",
-                                "sslsni",
-                                "ssl_min_protocol_version",
-                                "sslcrldir",
-                                "gssencmode",
-                                "krbsrvname",
-                                "gssdelegation",
-                                "target_session_attrs",
-                                "load_balance_hosts"}},
-                    FilterCase{18,
-                               {"user",
-                                "password",
-                                "passfile",
-                                "channel_binding",
-                                "host",
-                                "port",
-                                "connect_timeout",
-                                "keepalives",
-                                "tcp_user_timeout",
-                                "sslmode",
-                                "sslnegotiation",
-                                "sslcompression",
-                                "sslcertmode",
-                                "sslsni",
-                                "ssl_min_protocol_version",
-                                "sslcrldir",
-                                "gssencmode",
-                                "krbsrvname",
-                                "gssdelegation",
-                                "target_session_attrs",
-                                "load_balance_hosts",
-                                "oauth_issuer",
-                                "min_protocol_version"}}));
+    Cases, StandbyConninfoOptionsTest,
+    testing::Values(
+        DecisionCase{"compiled defaults nobody set are left out", 17, nullptr, kBase},
+        DecisionCase{
+            "explicit port=5432 is kept",
+            17,
+            [](auto& f) { f.given_keywords.insert("port"); },
+            {"user=rep", "password=secret", "passfile=/home/rep/.pgpass", "host=db1", "port=5432"}},
+        DecisionCase{
+            "port=5432 from PGPORT is kept",
+            15,
+            [](auto& f) { f.environment.insert("PGPORT"); },
+            {"user=rep", "password=secret", "passfile=/home/rep/.pgpass", "host=db1", "port=5432"}},
+        DecisionCase{"sslmode=prefer from PGSSLMODE is kept", 15,
+                     [](auto& f) { f.environment.insert("PGSSLMODE"); },
+                     base_with({"sslmode=prefer"}, 4)},
+        DecisionCase{"sslmode=prefer from -d is kept", 11,
+                     [](auto& f) { f.given_keywords.insert("sslmode"); },
+                     base_with({"sslmode=prefer"}, 4)},
+        DecisionCase{"an unrelated variable marks nothing", 17,
+                     [](auto& f) { f.environment.insert("PGAPPNAME"); }, kBase},
+        DecisionCase{"a value other than the default is kept", 17,
+                     [](auto& f) { set_value(f, "sslmode", "require"); },
+                     base_with({"sslmode=require"}, 4)},
+        DecisionCase{"channel_binding set by the user, standby 13+", 13,
+                     [](auto& f) { f.given_keywords.insert("channel_binding"); },
+                     base_with({"channel_binding=prefer"}, 3)},
+        DecisionCase{"channel_binding set by the user, PG 11 standby does not know it", 11,
+                     [](auto& f) {
+                       f.given_keywords.insert("channel_binding");
+                       set_value(f, "channel_binding", "require");
+                     },
+                     kBase},
+        DecisionCase{"sslnegotiation from PGSSLNEGOTIATION, standby 17", 17,
+                     [](auto& f) { f.environment.insert("PGSSLNEGOTIATION"); },
+                     base_with({"sslnegotiation=postgres"}, 4)},
+        DecisionCase{"sslnegotiation from PGSSLNEGOTIATION, standby 16", 16,
+                     [](auto& f) { f.environment.insert("PGSSLNEGOTIATION"); }, kBase},
+        DecisionCase{"load_balance_hosts set, standby 15", 15,
+                     [](auto& f) {
+                       f.given_keywords.insert("load_balance_hosts");
+                       set_value(f, "load_balance_hosts", "random");
+                     },
+                     kBase},
+        DecisionCase{"service is kept, on every major", 11,
+                     [](auto& f) {
+                       set_value(f, "service", "main");
+                       f.given_keywords.insert("service");
+                     },
+                     base_with({"service=main"}, 0)},
+        DecisionCase{"service from PGSERVICE is kept", 17,
+                     [](auto& f) {
+                       set_value(f, "service", "main");
+                       f.environment.insert("PGSERVICE");
+                     },
+                     base_with({"service=main"}, 0)},
+        DecisionCase{"dbname from -d is appended", 17, [](auto& f) { f.conninfo_dbname = "appdb"; },
+                     base_with({"dbname=appdb"}, 4)},
+        DecisionCase{"dbname from -d wins over PGDATABASE", 17,
+                     [](auto& f) {
+                       f.conninfo_dbname = "appdb";
+                       f.default_dbname = "envdb";
+                     },
+                     base_with({"dbname=appdb"}, 4)},
+        DecisionCase{"dbname from PGDATABASE when -d has none", 16,
+                     [](auto& f) {
+                       f.conninfo_dbname = "";
+                       f.default_dbname = "envdb";
+                     },
+                     base_with({"dbname=envdb"}, 4)},
+        DecisionCase{"dbname for an old standby too (pg_basebackup 17 does)", 11,
+                     [](auto& f) { f.conninfo_dbname = "appdb"; }, base_with({"dbname=appdb"}, 4)},
+        DecisionCase{"no dbname given: the connection's dbname=replication is not written", 17,
+                     [](auto& f) { f.given_keywords.insert("dbname"); }, kBase},
+        DecisionCase{"replication and fallback_application_name never", 17,
+                     [](auto& f) { f.given_keywords.insert("replication"); }, kBase},
+        DecisionCase{"unknown keyword dropped even when set", 18,
+                     [](auto& f) {
+                       f.options.push_back({"no_such_keyword", "x", "", ""});
+                       f.given_keywords.insert("no_such_keyword");
+                     },
+                     kBase},
+        DecisionCase{"oauth_ keywords from 18", 18,
+                     [](auto& f) {
+                       f.options.push_back({"oauth_issuer", "https://idp", "", ""});
+                     },
+                     base_with({"oauth_issuer=https://idp"}, 4)},
+        DecisionCase{"oauth_ keywords not before 18", 17,
+                     [](auto& f) {
+                       f.options.push_back({"oauth_issuer", "https://idp", "", ""});
+                     },
+                     kBase},
+        DecisionCase{"empty values are never written",
+                     17,
+                     [](auto& f) {
+                       set_value(f, "password", "");
+                       f.given_keywords.insert("options");
+                     },
+                     {"user=rep", "passfile=/home/rep/.pgpass", "host=db1"}}));
 
-TEST(StandbyConninfoOptionsTest, KeepsValuesUnchanged) {
-  const auto kept = standby_conninfo_options({{"password", R"(a b'c\d)"}, {"host", "db1"}}, 11);
-  ASSERT_EQ(kept.size(), 2u);
-  EXPECT_EQ(kept[0].value, R"(a b'c\d)");
-  EXPECT_EQ(kept[1].value, "db1");
-}
-
-TEST(StandbyConninfoOptionsTest, EndToEndForPg11Standby) {
-  // The clone of a PG 11 primary made by a newer client must not carry
-  // channel_binding and friends (the PG 11 walreceiver would refuse them).
-  const std::string conninfo =
-      format_conninfo(standby_conninfo_options({{"user", "rep"},
-                                                {"password", R"(it's \ hard)"},
-                                                {"channel_binding", "prefer"},
-                                                {"dbname", "replication"},
-                                                {"host", "/var/run/postgresql"},
-                                                {"port", "5432"},
-                                                {"sslsni", "1"},
-                                                {"fallback_application_name", "walstream"}},
-                                               11));
-  EXPECT_EQ(conninfo, R"(user=rep password='it\'s \\ hard' host='/var/run/postgresql' port=5432)");
-  EXPECT_EQ(
-      standby_config_text(11, {conninfo, "clone"}),
-      "# written by walstream clone\n"
-      "standby_mode = 'on'\n"
-      R"(primary_conninfo = 'user=rep password=''it\\''s \\\\ hard'' host=''/var/run/postgresql'' port=5432')"
-      "\n"
-      "primary_slot_name = 'clone'\n");
+TEST(StandbyConninfoEndToEndTest, Pg11StandbyWithPasswordAndExplicitDefaults) {
+  // The clone of a PG 11 primary made by a newer client: explicit port=5432
+  // and sslmode=prefer stay, channel_binding and friends (which the PG 11
+  // walreceiver would refuse) go, and the password survives both quotings.
+  StandbyConninfoFacts facts = libpq17_facts();
+  set_value(facts, "password", R"(it's \ hard)");
+  set_value(facts, "host", "/var/run/postgresql");
+  facts.given_keywords.insert("port");
+  facts.environment.insert("PGSSLMODE");
+  facts.given_keywords.insert("channel_binding");
+  const std::string conninfo = format_conninfo(standby_conninfo_options(facts, 11));
+  EXPECT_EQ(conninfo, R"(user=rep password='it\'s \\ hard' passfile='/home/rep/.pgpass' )"
+                      R"(host='/var/run/postgresql' port=5432 sslmode=prefer)");
+  EXPECT_EQ(standby_config_text(11, {conninfo, "clone"}),
+            "# written by walstream clone\n"
+            "standby_mode = 'on'\n"
+            R"(primary_conninfo = 'user=rep password=''it\\''s \\\\ hard'' )"
+            R"(passfile=''/home/rep/.pgpass'' host=''/var/run/postgresql'' port=5432 )"
+            R"(sslmode=prefer')"
+            "\n"
+            "primary_slot_name = 'clone'\n");
 }
 
 }  // namespace
