@@ -21,8 +21,6 @@
 #include <memory>
 #include <random>
 #include <regex>
-#include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -64,135 +62,12 @@ void expect_nothing_lost(const std::map<std::string, std::string>& before, const
   }
 }
 
-// Where two byte strings first differ, for assertion messages.
-std::string first_difference(const std::string& expected, const std::string& actual) {
-  const auto length = std::min(expected.size(), actual.size());
-  const auto [left, right] = std::mismatch(
-      expected.begin(), expected.begin() + static_cast<std::ptrdiff_t>(length), actual.begin());
-  const auto offset = static_cast<std::size_t>(left - expected.begin());
-  std::ostringstream text;
-  if (offset < length) {
-    text << "first difference at offset " << offset;
-  } else {
-    text << "sizes differ: " << expected.size() << " vs " << actual.size();
-  }
-  return text.str();
-}
-
-// Complete (uncompressed) segments below segment number `below_segno` must be
-// the same set, byte for byte, in both archives.
-void expect_same_complete_segments(const fs::path& reference, const fs::path& actual,
-                                   std::uint64_t below_segno) {
-  auto complete_below = [&](const fs::path& dir) {
-    std::set<std::string> names;
-    for (const auto& file : list_archive(dir)) {
-      if (file.kind == FileKind::kComplete && file.segno < below_segno) names.insert(file.name);
-    }
-    return names;
-  };
-  const std::set<std::string> expected = complete_below(reference);
-  const std::set<std::string> got = complete_below(actual);
-  EXPECT_FALSE(expected.empty()) << "reference archive has no complete segment\n"
-                                 << describe_archive(reference);
-  int compared = 0;
-  for (const auto& name : expected) {
-    if (got.count(name) == 0) {
-      ADD_FAILURE() << name << " is in " << reference << " but not in " << actual << "\n"
-                    << describe_archive(actual);
-      continue;
-    }
-    const std::string want = read_file(reference / name);
-    const std::string have = read_file(actual / name);
-    if (want != have) ADD_FAILURE() << name << " differs: " << first_difference(want, have);
-    ++compared;
-  }
-  for (const auto& name : got) {
-    if (expected.count(name) == 0) {
-      ADD_FAILURE() << name << " is in " << actual << " but not in " << reference << "\n"
-                    << describe_archive(reference);
-    }
-  }
-  EXPECT_GT(compared, 0);
-}
-
-// The segment of `lsn` (complete or .partial) holds the same first
-// offset(lsn) bytes in both archives (or in a pg_wal file given as reference).
-void expect_same_prefix(const fs::path& reference_file, const fs::path& actual_dir,
-                        std::uint64_t lsn, std::uint32_t timeline = 1) {
-  const std::uint64_t length = offset_in_segment(lsn);
-  if (length == 0) return;
-  const std::string name = segment_name(timeline, segno_of(lsn));
-  fs::path actual = actual_dir / name;
-  if (!fs::exists(actual)) actual = actual_dir / (name + ".partial");
-  ASSERT_TRUE(fs::exists(actual)) << "no " << name << "[.partial] holding " << format_lsn(lsn)
-                                  << "\n"
-                                  << describe_archive(actual_dir);
-  const std::string want = read_file(reference_file);
-  const std::string have = read_file(actual);
-  ASSERT_GE(want.size(), length) << reference_file;
-  ASSERT_GE(have.size(), length) << actual << " does not hold WAL up to " << format_lsn(lsn);
-  const std::string want_prefix = want.substr(0, length);
-  const std::string have_prefix = have.substr(0, length);
-  EXPECT_TRUE(want_prefix == have_prefix)
-      << actual << " and " << reference_file << " differ before " << format_lsn(lsn) << ": "
-      << first_difference(want_prefix, have_prefix);
-}
-
 // --- Servers, clients and load ----------------------------------------------
-
-// A started primary with 1 MB segments and role r (REPLICATION, kPassword).
-std::unique_ptr<PgCluster> start_primary(std::string_view name, PgClusterOptions options = {}) {
-  options.wal_segment_size_mb = 1;
-  auto primary = PgCluster::create_primary(name, options);
-  primary->start();
-  primary->exec("CREATE ROLE r REPLICATION LOGIN PASSWORD " + sql_literal(kPassword));
-  return primary;
-}
-
-std::vector<std::string> connection_args(const PgCluster& server) {
-  return {"-h", "127.0.0.1", "-p", std::to_string(server.port()), "-U", "r"};
-}
-
-// walstream receive -D dir <connection> extra...
-std::vector<std::string> receive_args(const fs::path& dir, const PgCluster& server,
-                                      std::initializer_list<std::string> extra = {}) {
-  std::vector<std::string> args{"receive", "-D", dir.string()};
-  for (auto& arg : connection_args(server)) args.push_back(arg);
-  args.insert(args.end(), extra.begin(), extra.end());
-  return args;
-}
 
 // Runs `walstream receive -S slot -E endpos` to completion.
 CommandResult receive_to(const fs::path& dir, const PgCluster& server, const std::string& slot,
                          const std::string& endpos) {
   return run_walstream(receive_args(dir, server, {"-S", slot, "-E", endpos}), password_env(), 60s);
-}
-
-// Runs `pg_receivewal -S slot -E endpos` to completion: the reference.
-CommandResult pg_receivewal_to(const fs::path& dir, const PgCluster& server,
-                               const std::string& slot, const std::string& endpos) {
-  fs::create_directories(dir);
-  std::vector<std::string> argv{TestEnv::pg_bin("pg_receivewal").string(), "-D", dir.string()};
-  for (auto& arg : connection_args(server)) argv.push_back(arg);
-  for (const char* arg : {"-w", "-n", "-S", slot.c_str(), "-E", endpos.c_str()}) {
-    argv.emplace_back(arg);
-  }
-  return run_command(argv, password_env(), 60s);
-}
-
-std::vector<std::string> clone_args(const fs::path& target, const PgCluster& server,
-                                    std::initializer_list<std::string> extra = {}) {
-  std::vector<std::string> args{"clone", "-D", target.string()};
-  for (auto& arg : connection_args(server)) args.push_back(arg);
-  args.emplace_back("-c");
-  args.emplace_back("fast");
-  args.insert(args.end(), extra.begin(), extra.end());
-  return args;
-}
-
-// A physical slot that reserves WAL from now on.
-void create_slot(PgCluster& server, const std::string& slot) {
-  server.exec("SELECT pg_create_physical_replication_slot(" + sql_literal(slot) + ", true)");
 }
 
 std::string slot_active_pid(PgCluster& server, const std::string& slot) {
@@ -233,12 +108,6 @@ void stop_load(Process& load) {
 bool wait_wal_advanced(PgCluster& server, const std::string& from, std::uint64_t bytes) {
   const std::uint64_t target = parse_lsn(from) + bytes;
   return wait_until([&] { return parse_lsn(flush_lsn(server)) >= target; }, 60s);
-}
-
-// Stops a running receiver with `sig` and returns how it ended.
-CommandResult stop_receiver(Process& receiver, int sig = SIGINT) {
-  receiver.send_signal(sig);
-  return receiver.wait(30s);
 }
 
 // The error contract: exit 1, one line on stderr starting with the prefix and

@@ -339,12 +339,18 @@ std::unique_ptr<Process> start_walstream(const std::vector<std::string>& args,
   return Process::start(argv, env);
 }
 
-bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+CommandResult stop_receiver(Process& receiver, int sig) {
+  receiver.send_signal(sig);
+  return receiver.wait(30s);
+}
+
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds interval) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     if (condition()) return true;
     if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(kPollInterval);
+    std::this_thread::sleep_for(interval);
   }
 }
 
@@ -716,6 +722,28 @@ std::vector<std::string> pgbench_argv(const PgCluster& server,
   argv.insert(argv.end(), args.begin(), args.end());
   argv.emplace_back("postgres");
   return argv;
+}
+
+std::vector<std::string> connection_args(const PgCluster& server) {
+  return {"-h", "127.0.0.1", "-p", std::to_string(server.port()), "-U", "r"};
+}
+
+std::vector<std::string> receive_args(const fs::path& dir, const PgCluster& server,
+                                      std::initializer_list<std::string> extra) {
+  std::vector<std::string> args{"receive", "-D", dir.string()};
+  for (auto& arg : connection_args(server)) args.push_back(arg);
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+std::vector<std::string> clone_args(const fs::path& target, const PgCluster& server,
+                                    std::initializer_list<std::string> extra) {
+  std::vector<std::string> args{"clone", "-D", target.string()};
+  for (auto& arg : connection_args(server)) args.push_back(arg);
+  args.emplace_back("-c");
+  args.emplace_back("fast");
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
 }
 
 }  // namespace walstream::it

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <functional>
 #include <initializer_list>
@@ -142,8 +143,13 @@ CommandResult run_walstream(const std::vector<std::string>& args, const EnvOverr
 std::unique_ptr<Process> start_walstream(const std::vector<std::string>& args,
                                          const EnvOverrides& env = {});
 
-// Polls `condition` until it is true or `timeout` passes.
-bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 60s);
+// Stops a running walstream (or other child) with `sig` and returns how it
+// ended.
+CommandResult stop_receiver(Process& receiver, int sig = SIGINT);
+
+// Polls `condition` every `interval` until it is true or `timeout` passes.
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 60s,
+                std::chrono::milliseconds interval = 20ms);
 
 // A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then
 // released). A server that fails to bind it should retry with another one.
@@ -276,5 +282,18 @@ class PgCluster {
 // postgres on database postgres, with `args` in between.
 std::vector<std::string> pgbench_argv(const PgCluster& server,
                                       std::initializer_list<std::string> args);
+
+// -h 127.0.0.1 -p PORT -U r: how walstream and the client tools reach
+// `server` as replication role r (password kPassword, see password_env).
+std::vector<std::string> connection_args(const PgCluster& server);
+
+// walstream receive -D dir <connection> extra...
+std::vector<std::string> receive_args(const std::filesystem::path& dir, const PgCluster& server,
+                                      std::initializer_list<std::string> extra = {});
+
+// walstream clone -D target <connection> -c fast extra... A fast checkpoint
+// keeps BASE_BACKUP from spreading its checkpoint over minutes.
+std::vector<std::string> clone_args(const std::filesystem::path& target, const PgCluster& server,
+                                    std::initializer_list<std::string> extra = {});
 
 }  // namespace walstream::it

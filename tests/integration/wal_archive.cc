@@ -1,6 +1,7 @@
 #include "tests/integration/wal_archive.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdio>
 #include <map>
 #include <regex>
@@ -9,6 +10,7 @@
 #include <stdexcept>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -129,6 +131,98 @@ std::string archive_problems(const fs::path& dir, std::uint64_t through_segno, b
   }
   const std::string text = problems.str();
   return text.empty() ? text : text + describe_archive(dir);
+}
+
+std::unique_ptr<PgCluster> start_primary(std::string_view name, PgClusterOptions options) {
+  options.wal_segment_size_mb = 1;
+  auto primary = PgCluster::create_primary(name, options);
+  primary->start();
+  primary->exec("CREATE ROLE r REPLICATION LOGIN PASSWORD " + sql_literal(kPassword));
+  return primary;
+}
+
+void create_slot(PgCluster& server, const std::string& slot) {
+  server.exec("SELECT pg_create_physical_replication_slot(" + sql_literal(slot) + ", true)");
+}
+
+CommandResult pg_receivewal_to(const fs::path& dir, const PgCluster& server,
+                               const std::string& slot, const std::string& endpos) {
+  fs::create_directories(dir);
+  std::vector<std::string> argv{TestEnv::pg_bin("pg_receivewal").string(), "-D", dir.string()};
+  for (auto& arg : connection_args(server)) argv.push_back(arg);
+  for (const char* arg : {"-w", "-n", "-S", slot.c_str(), "-E", endpos.c_str()}) {
+    argv.emplace_back(arg);
+  }
+  return run_command(argv, password_env(), 60s);
+}
+
+std::string first_difference(const std::string& expected, const std::string& actual) {
+  const auto length = std::min(expected.size(), actual.size());
+  const auto [left, right] = std::mismatch(
+      expected.begin(), expected.begin() + static_cast<std::ptrdiff_t>(length), actual.begin());
+  const auto offset = static_cast<std::size_t>(left - expected.begin());
+  std::ostringstream text;
+  if (offset < length) {
+    text << "first difference at offset " << offset;
+  } else {
+    text << "sizes differ: " << expected.size() << " vs " << actual.size();
+  }
+  return text.str();
+}
+
+void expect_same_complete_segments(const fs::path& reference, const fs::path& actual,
+                                   std::uint64_t below_segno) {
+  auto complete_below = [&](const fs::path& dir) {
+    std::set<std::string> names;
+    for (const auto& file : list_archive(dir)) {
+      if (file.kind == FileKind::kComplete && file.segno < below_segno) names.insert(file.name);
+    }
+    return names;
+  };
+  const std::set<std::string> expected = complete_below(reference);
+  const std::set<std::string> got = complete_below(actual);
+  EXPECT_FALSE(expected.empty()) << "reference archive has no complete segment\n"
+                                 << describe_archive(reference);
+  int compared = 0;
+  for (const auto& name : expected) {
+    if (got.count(name) == 0) {
+      ADD_FAILURE() << name << " is in " << reference << " but not in " << actual << "\n"
+                    << describe_archive(actual);
+      continue;
+    }
+    const std::string want = read_file(reference / name);
+    const std::string have = read_file(actual / name);
+    if (want != have) ADD_FAILURE() << name << " differs: " << first_difference(want, have);
+    ++compared;
+  }
+  for (const auto& name : got) {
+    if (expected.count(name) == 0) {
+      ADD_FAILURE() << name << " is in " << actual << " but not in " << reference << "\n"
+                    << describe_archive(reference);
+    }
+  }
+  EXPECT_GT(compared, 0);
+}
+
+void expect_same_prefix(const fs::path& reference_file, const fs::path& actual_dir,
+                        std::uint64_t lsn, std::uint32_t timeline) {
+  const std::uint64_t length = offset_in_segment(lsn);
+  if (length == 0) return;
+  const std::string name = segment_name(timeline, segno_of(lsn));
+  fs::path actual = actual_dir / name;
+  if (!fs::exists(actual)) actual = actual_dir / (name + ".partial");
+  ASSERT_TRUE(fs::exists(actual)) << "no " << name << "[.partial] holding " << format_lsn(lsn)
+                                  << "\n"
+                                  << describe_archive(actual_dir);
+  const std::string want = read_file(reference_file);
+  const std::string have = read_file(actual);
+  ASSERT_GE(want.size(), length) << reference_file;
+  ASSERT_GE(have.size(), length) << actual << " does not hold WAL up to " << format_lsn(lsn);
+  const std::string want_prefix = want.substr(0, length);
+  const std::string have_prefix = have.substr(0, length);
+  EXPECT_TRUE(want_prefix == have_prefix)
+      << actual << " and " << reference_file << " differ before " << format_lsn(lsn) << ": "
+      << first_difference(want_prefix, have_prefix);
 }
 
 std::string flush_lsn(PgCluster& server) {

@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tests/integration/test_env.h"
@@ -65,6 +67,32 @@ std::string flush_lsn(PgCluster& server);
 // flush position after the last write, before the last switch (inside the
 // last segment written to).
 std::string generate_wal(PgCluster& server, int segments);
+
+// A started primary with 1 MB segments and role r (REPLICATION, kPassword).
+std::unique_ptr<PgCluster> start_primary(std::string_view name, PgClusterOptions options = {});
+
+// A physical slot that reserves WAL from now on.
+void create_slot(PgCluster& server, const std::string& slot);
+
+// Runs `pg_receivewal -S slot -E endpos` into `dir` to completion: the
+// reference receivers are compared with.
+CommandResult pg_receivewal_to(const std::filesystem::path& dir, const PgCluster& server,
+                               const std::string& slot, const std::string& endpos);
+
+// Where two byte strings first differ, for assertion messages.
+std::string first_difference(const std::string& expected, const std::string& actual);
+
+// Complete (uncompressed) segments below segment number `below_segno` must be
+// the same set, byte for byte, in both archives.
+void expect_same_complete_segments(const std::filesystem::path& reference,
+                                   const std::filesystem::path& actual, std::uint64_t below_segno);
+
+// The segment of `lsn` on `timeline` (complete or .partial) holds the same
+// first offset(lsn) bytes in the archive `actual_dir` as `reference_file` (a
+// segment of another archive or of a server's pg_wal).
+void expect_same_prefix(const std::filesystem::path& reference_file,
+                        const std::filesystem::path& actual_dir, std::uint64_t lsn,
+                        std::uint32_t timeline = 1);
 
 // Shared by the receive and matrix timeline tests: `receiver` streams into
 // `archive` from `standby`, a standby of `primary`. Waits until it streams a
