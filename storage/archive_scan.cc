@@ -13,7 +13,7 @@
 #include "protocol/error.h"
 #include "protocol/wal_page.h"
 #include "storage/file_util.h"
-#include "storage/zstd_archiver.h"
+#include "storage/zstd_file.h"
 
 namespace walstream::storage {
 

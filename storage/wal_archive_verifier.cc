@@ -7,16 +7,14 @@
 #include <array>
 #include <cerrno>
 #include <map>
-#include <memory>
 #include <sstream>
 #include <vector>
 
 #include "protocol/error.h"
 #include "protocol/wal_page.h"
-#include "storage/archive_decompressor.h"
 #include "storage/archive_scan.h"
 #include "storage/file_util.h"
-#include "storage/zstd_archiver.h"
+#include "storage/zstd_file.h"
 
 namespace walstream::storage {
 namespace {
@@ -48,33 +46,12 @@ void feed_plain(WalReader& reader, const fs::path& path, std::uint64_t offset) {
 // Streams the decompressed content through the reader, one output buffer at
 // a time, so a segment is never held whole in memory.
 void feed_zstd(WalReader& reader, const fs::path& path, std::uint64_t skip) {
-  UniqueFd fd = open_for_reading(path);
-  auto decompressor = make_archive_decompressor(".zst");
-  auto feed = [&](ByteView produced) {
+  decompress_zstd_file(path, [&](ByteView produced) {
     const std::size_t skipped =
         static_cast<std::size_t>(std::min<std::uint64_t>(skip, produced.size()));
     skip -= skipped;
-    reader.feed(produced.subspan(skipped));
-  };
-  std::vector<std::byte> in_buffer(256 * 1024);
-  try {
-    while (reader.state() == WalReaderState::kReading) {
-      const ssize_t n = ::read(fd.get(), in_buffer.data(), in_buffer.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        throw_io_error("read file", path, errno);
-      }
-      if (n == 0) {
-        decompressor->finish(feed);
-        break;
-      }
-      decompressor->feed(ByteView(in_buffer.data(), static_cast<std::size_t>(n)), feed);
-    }
-  } catch (const Error& error) {
-    if (error.kind() != ErrorKind::kProtocol) throw;
-    throw Error(ErrorKind::kIo,
-                "could not decompress file \"" + path.string() + "\": " + error.what());
-  }
+    return reader.feed(produced.subspan(skipped)) == WalReaderState::kReading;
+  });
 }
 
 // Timeline history files hold a line per timeline switch; far below this.
