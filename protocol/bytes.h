@@ -1,9 +1,11 @@
 // Views over raw bytes and big-endian (network order) integer access, the byte
-// order of every integer inside replication CopyData messages.
+// order of every integer inside replication CopyData messages; WAL itself is
+// in the server's host order (load_host).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string_view>
 
@@ -44,6 +46,14 @@ inline void store_be32(std::byte* p, std::uint32_t v) {
     p[i] = static_cast<std::byte>(v & 0xff);
     v >>= 8;
   }
+}
+
+// A WAL field, in host byte order (as the server wrote it).
+template <typename T>
+T load_host(const std::byte* p) {
+  T value{};
+  std::memcpy(&value, p, sizeof value);
+  return value;
 }
 
 }  // namespace walstream

@@ -16,21 +16,8 @@ constexpr std::uint64_t kMaxAlign = 8;
 constexpr std::uint8_t kXlogSwitchInfo = 0x40;
 constexpr std::uint8_t kXlrInfoMask = 0x0F;
 
-template <typename T>
-T load_host(const std::byte* p) {
-  T value{};
-  std::memcpy(&value, p, sizeof value);
-  return value;
-}
-
 constexpr std::uint64_t align_up(std::uint64_t value, std::uint64_t alignment) {
   return (value + alignment - 1) / alignment * alignment;
-}
-
-std::string hex16(std::uint16_t value) {
-  char text[16];
-  std::snprintf(text, sizeof text, "%04X", static_cast<unsigned>(value));
-  return text;
 }
 
 std::string hex32(std::uint32_t value) {
@@ -49,7 +36,16 @@ std::optional<int> server_major_for_xlog_page_magic(std::uint16_t magic) {
 }
 
 WalReader::WalReader(WalReaderOptions options)
-    : options_(std::move(options)), page_(kWalPageSize), page_lsn_(options_.start) {
+    : options_(std::move(options)),
+      // A reader that follows the records ends valid WAL at a zero page.
+      pages_({.magic = options_.page_magic,
+              .segment_size = options_.segment_size,
+              .system_id = options_.system_id,
+              .newest_timeline = 0,
+              .timelines = options_.allowed_timelines,
+              .zero_pages = ZeroPages::kEndOfWal}),
+      page_(kWalPageSize),
+      page_lsn_(options_.start) {
   valid_end_ = options_.start;
   if (options_.start.value % kWalPageSize != 0) {
     corrupt(options_.start, "reading must start at a page boundary");
@@ -78,87 +74,28 @@ void WalReader::process_page() {
   if (expect_ == Expect::kRecordStart && next_record_.value >= page_lsn_.value + kWalPageSize) {
     return;
   }
-  const bool all_zero =
-      std::all_of(page_.begin(), page_.end(), [](std::byte b) { return b == std::byte{0}; });
-  if (all_zero) {
-    end_of_wal();
-    return;
+  const PageHeaderCheck page = pages_.check(page_lsn_, ByteView(page_.data(), page_.size()));
+  switch (page.kind) {
+    case PageHeaderCheck::Kind::kZero:
+      end_of_wal();
+      return;
+    case PageHeaderCheck::Kind::kInvalid:
+      corrupt(page_lsn_, page.problem);
+      return;
+    case PageHeaderCheck::Kind::kValid:
+      break;
   }
-  std::size_t header_size = 0;
-  if (!check_page_header(header_size)) return;
-  process_content(header_size);
+  if (!follow_continuation(page.header, page.header_size)) return;
+  process_content(page.header_size);
 }
 
-bool WalReader::check_page_header(std::size_t& header_size) {
-  const std::byte* p = page_.data();
-  const auto magic = load_host<std::uint16_t>(p);
-  const auto info = load_host<std::uint16_t>(p + 2);
-  const auto timeline = load_host<std::uint32_t>(p + 4);
-  const Lsn address{load_host<std::uint64_t>(p + 8)};
-  const auto remaining = load_host<std::uint32_t>(p + 16);
-
-  if (magic != options_.page_magic) {
-    corrupt(page_lsn_, "invalid magic number " + hex16(magic) + " in page header (expected " +
-                           hex16(options_.page_magic) + ")");
-    return false;
-  }
-  if ((info & ~kXlpAllFlags) != 0) {
-    corrupt(page_lsn_, "invalid info bits " + hex16(info) + " in page header");
-    return false;
-  }
-  const bool segment_start = page_lsn_.value % options_.segment_size == 0;
-  if (segment_start && (info & kXlpLongHeader) == 0) {
-    corrupt(page_lsn_, "no long page header at the start of a segment");
-    return false;
-  }
-  if ((info & kXlpLongHeader) != 0) {
-    const auto header = parse_long_page_header(ByteView(page_.data(), page_.size()));
-    if (options_.system_id && header->system_id != *options_.system_id) {
-      corrupt(page_lsn_, "system identifier " + std::to_string(header->system_id) +
-                             " in page header, expected " + std::to_string(*options_.system_id));
-      return false;
-    }
-    options_.system_id = header->system_id;
-    if (header->segment_size != options_.segment_size) {
-      corrupt(page_lsn_, "segment size " + std::to_string(header->segment_size) +
-                             " in page header, expected " + std::to_string(options_.segment_size));
-      return false;
-    }
-    if (header->block_size != kWalPageSize) {
-      corrupt(page_lsn_,
-              "page size " + std::to_string(header->block_size) + " in page header, expected 8192");
-      return false;
-    }
-  }
-  if (address != page_lsn_) {
-    corrupt(page_lsn_, "page address " + to_string(address) + " in page header, expected " +
-                           to_string(page_lsn_));
-    return false;
-  }
-  if (timeline < latest_page_timeline_) {
-    corrupt(page_lsn_, "out-of-sequence timeline " + std::to_string(timeline) + " (after " +
-                           std::to_string(latest_page_timeline_) + ") in page header");
-    return false;
-  }
-  if (!options_.allowed_timelines.empty() &&
-      std::find(options_.allowed_timelines.begin(), options_.allowed_timelines.end(), timeline) ==
-          options_.allowed_timelines.end()) {
-    corrupt(page_lsn_, "timeline " + std::to_string(timeline) +
-                           " in page header is not in the timeline history");
-    return false;
-  }
-  latest_page_timeline_ = timeline;
-
-  const bool contrecord = (info & kXlpFirstIsContRecord) != 0;
-  if (contrecord != (remaining != 0)) {
-    corrupt(page_lsn_, contrecord ? "continuation flag with zero remaining length in page header"
-                                  : "remaining length " + std::to_string(remaining) +
-                                        " without continuation flag in page header");
-    return false;
-  }
-  header_size = (info & kXlpLongHeader) != 0 ? kWalLongPageHeaderSize : kWalShortPageHeaderSize;
+// The header passed the page rules; what is left is whether its continuation
+// flag and remaining length fit the record being read.
+bool WalReader::follow_continuation(const WalLongPageHeader& header, std::size_t header_size) {
+  const bool contrecord = (header.info & kXlpFirstIsContRecord) != 0;
+  const std::uint32_t remaining = header.remaining_length;
   const Lsn content_start{page_lsn_.value + header_size};
-  const bool overwritten = (info & kXlpFirstIsOverwriteContRecord) != 0;
+  const bool overwritten = (header.info & kXlpFirstIsOverwriteContRecord) != 0;
 
   switch (expect_) {
     case Expect::kSkipContinuation:

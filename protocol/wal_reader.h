@@ -24,23 +24,21 @@
 
 #include "protocol/bytes.h"
 #include "protocol/lsn.h"
+#include "protocol/wal_page.h"
 
 namespace walstream::protocol {
 
 inline constexpr std::size_t kXLogRecordHeaderSize = 24;
-inline constexpr std::size_t kWalShortPageHeaderSize = 24;
 // PostgreSQL refuses to allocate more for one record (MaxAllocSize).
 inline constexpr std::uint32_t kMaxWalRecordSize = (std::uint32_t{1} << 30) - 1;
-
-inline constexpr std::uint16_t kXlpFirstIsContRecord = 0x0001;
-inline constexpr std::uint16_t kXlpBkpRemovable = 0x0004;
-inline constexpr std::uint16_t kXlpFirstIsOverwriteContRecord = 0x0008;
-inline constexpr std::uint16_t kXlpAllFlags = 0x000F;
 
 // The release major whose XLOG_PAGE_MAGIC is `magic` (11..18); nullopt for
 // anything else.
 std::optional<int> server_major_for_xlog_page_magic(std::uint16_t magic);
 
+// Page headers are checked by PageHeaderChecker (protocol/wal_page.h), with
+// all-zero pages as the end of valid WAL; what the reader adds is the
+// records, and continuation flags that match the record being read.
 struct WalReaderOptions {
   std::uint16_t page_magic = 0;    // xlog_page_magic_for_major(major)
   std::uint64_t segment_size = 0;  // a valid wal_segment_size
@@ -91,7 +89,7 @@ class WalReader {
   Lsn last_record() const { return last_record_; }
   std::uint64_t record_count() const { return records_; }
   // The system identifier from the options or the first long page header.
-  std::optional<std::uint64_t> system_id() const { return options_.system_id; }
+  std::optional<std::uint64_t> system_id() const { return pages_.system_id(); }
 
  private:
   enum class Expect {
@@ -102,7 +100,7 @@ class WalReader {
   };
 
   void process_page();
-  bool check_page_header(std::size_t& header_size);
+  bool follow_continuation(const WalLongPageHeader& header, std::size_t header_size);
   void process_content(std::size_t offset);
   void finish_record();
   void corrupt(Lsn lsn, std::string reason);
@@ -113,11 +111,11 @@ class WalReader {
   WalReaderState state_ = WalReaderState::kReading;
   std::optional<WalProblem> problem_;
 
+  PageHeaderChecker pages_;
   std::vector<std::byte> page_;  // one WAL page, filled by feed()
   Lsn page_lsn_;                 // LSN of page_[0]
   std::size_t page_fill_ = 0;
   bool first_page_ = true;
-  TimelineId latest_page_timeline_ = 0;
 
   Expect expect_ = Expect::kSkipContinuation;
   std::uint64_t skip_remaining_ = 0;  // kSkipContinuation: bytes of the tail left

@@ -2,12 +2,12 @@
 
 #include <lz4frame.h>
 #include <zlib.h>
-#include <zstd.h>
 
 #include <array>
 #include <string>
 
 #include "protocol/error.h"
+#include "storage/zstd_decoder.h"
 
 namespace walstream::storage {
 namespace {
@@ -18,51 +18,21 @@ bool ends_with(std::string_view text, std::string_view suffix) {
   return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
 }
 
+// zstd archives decode through the same ZstdDecoder as .zst WAL segments.
 class ZstdDecompressor : public ArchiveDecompressor {
  public:
-  ZstdDecompressor() : stream_(ZSTD_createDStream()) {
-    if (stream_ == nullptr) throw Error(ErrorKind::kInternal, "out of memory (zstd)");
-    ZSTD_initDStream(stream_);
-  }
-  ~ZstdDecompressor() override { ZSTD_freeDStream(stream_); }
-
   void feed(ByteView compressed, const PlainBytesSink& out) override {
-    ZSTD_inBuffer in{compressed.data(), compressed.size(), 0};
-    while (in.pos < in.size) {
-      ZSTD_outBuffer buffer{output_.data(), output_.size(), 0};
-      std::size_t result = ZSTD_decompressStream(stream_, &buffer, &in);
-      if (ZSTD_isError(result)) {
-        throw ProtocolError(std::string("could not decompress zstd archive: ") +
-                            ZSTD_getErrorName(result));
-      }
-      frame_done_ = result == 0;
-      if (buffer.pos > 0) out(ByteView(output_.data(), buffer.pos));
-    }
+    decoder_.feed(compressed, [&out](ByteView plain) {
+      out(plain);
+      return true;
+    });
   }
 
-  void finish(const PlainBytesSink& out) override {
-    // Flush what the decoder still holds.
-    for (;;) {
-      ZSTD_inBuffer in{nullptr, 0, 0};
-      ZSTD_outBuffer buffer{output_.data(), output_.size(), 0};
-      std::size_t result = ZSTD_decompressStream(stream_, &buffer, &in);
-      if (ZSTD_isError(result)) {
-        throw ProtocolError(std::string("could not decompress zstd archive: ") +
-                            ZSTD_getErrorName(result));
-      }
-      if (buffer.pos > 0) out(ByteView(output_.data(), buffer.pos));
-      if (buffer.pos < buffer.size) {
-        frame_done_ = frame_done_ || result == 0;
-        break;
-      }
-    }
-    if (!frame_done_) throw ProtocolError("zstd archive ends in the middle of a frame");
-  }
+  // The decoder hands out everything it can in feed(); nothing is left.
+  void finish(const PlainBytesSink&) override { decoder_.finish(); }
 
  private:
-  ZSTD_DStream* stream_;
-  bool frame_done_ = false;
-  std::array<std::byte, kOutputBufferSize> output_{};
+  ZstdDecoder decoder_{"zstd archive", ErrorKind::kProtocol};
 };
 
 class Lz4Decompressor : public ArchiveDecompressor {

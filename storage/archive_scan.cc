@@ -1,8 +1,6 @@
 #include "storage/archive_scan.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -15,7 +13,7 @@
 #include "protocol/error.h"
 #include "protocol/wal_page.h"
 #include "storage/file_util.h"
-#include "storage/zstd_archiver.h"
+#include "storage/zstd_file.h"
 
 namespace walstream::storage {
 
@@ -63,24 +61,6 @@ std::optional<TimelineId> parse_history_name(std::string_view name) {
               "segment");
 }
 
-// The first page of a plain segment file.
-std::size_t read_first_page(const fs::path& path, MutableByteView page) {
-  int raw_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (raw_fd < 0) throw_io_error("open file", path, errno);
-  UniqueFd fd(raw_fd);
-  std::size_t have = 0;
-  while (have < page.size()) {
-    ssize_t n = ::pread(fd.get(), page.data() + have, page.size() - have, static_cast<off_t>(have));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_io_error("read file", path, errno);
-    }
-    if (n == 0) break;
-    have += static_cast<std::size_t>(n);
-  }
-  return have;
-}
-
 // Checks a complete or compressed segment; sets `system_id` from the first one.
 void check_segment(const fs::path& dir, const ArchivedSegment& segment, std::uint64_t segment_size,
                    std::optional<std::uint64_t>& system_id) {
@@ -95,7 +75,7 @@ void check_segment(const fs::path& dir, const ArchivedSegment& segment, std::uin
                                                    " bytes, expected " +
                                                    std::to_string(segment_size));
     }
-    have = read_first_page(path, page);
+    have = read_prefix(path, page);
   } else {
     std::optional<std::uint64_t> content_size;
     try {

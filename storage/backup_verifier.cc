@@ -38,31 +38,6 @@ std::string quoted(const std::string& path) { return "\"" + path + "\""; }
 
 std::string errno_text(int error_number) { return std::strerror(error_number); }
 
-// Reads a whole (small) file; throws walstream::Error (kIo).
-std::string read_whole_file(const fs::path& path, std::uint64_t limit) {
-  const int raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (raw < 0) throw_io_error("open file", path, errno);
-  UniqueFd fd(raw);
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) throw_io_error("stat file", path, errno);
-  if (static_cast<std::uint64_t>(st.st_size) > limit) {
-    throw Error(ErrorKind::kIo, "file \"" + path.string() + "\" is too large (" +
-                                    std::to_string(st.st_size) + " bytes)");
-  }
-  std::string content;
-  char buffer[65536];
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_io_error("read file", path, errno);
-    }
-    if (n == 0) break;
-    content.append(buffer, static_cast<std::size_t>(n));
-  }
-  return content;
-}
-
 // Streams bytes into one of the manifest's checksum algorithms.
 class FileHasher {
  public:

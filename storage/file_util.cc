@@ -59,6 +59,13 @@ UniqueFd open_for_write(const std::filesystem::path& path, int extra_flags, mode
   }
 }
 
+[[noreturn]] void throw_too_large(const std::filesystem::path& path, std::uint64_t max_size) {
+  throw Error(ErrorKind::kIo,
+              "file \"" + path.string() + "\" is too large: more than " + std::to_string(max_size) +
+                  " bytes",
+              "check that the path names the intended file");
+}
+
 }  // namespace
 
 void throw_io_error(std::string_view operation, const std::filesystem::path& path,
@@ -89,6 +96,51 @@ void UniqueFd::close(const std::filesystem::path& path_for_errors) {
   // On Linux the descriptor is gone even when close fails (EINTR included),
   // so never retry; the error still means written data may be lost.
   if (::close(release()) != 0) throw_io_error("close file", path_for_errors, errno);
+}
+
+UniqueFd open_for_reading(const std::filesystem::path& path) {
+  return UniqueFd(open_or_throw(path, O_RDONLY | O_CLOEXEC, 0, "open file"));
+}
+
+std::size_t read_up_to(int fd, MutableByteView buffer,
+                       const std::filesystem::path& path_for_errors) {
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno != EINTR) throw_io_error("read file", path_for_errors, errno);
+  }
+}
+
+std::size_t read_prefix(const std::filesystem::path& path, MutableByteView buffer) {
+  UniqueFd fd = open_for_reading(path);
+  std::size_t have = 0;
+  while (have < buffer.size()) {
+    const std::size_t n = read_up_to(fd.get(), buffer.subspan(have), path);
+    if (n == 0) break;
+    have += n;
+  }
+  return have;
+}
+
+std::string read_whole_file(const std::filesystem::path& path, std::uint64_t max_size) {
+  UniqueFd fd = open_for_reading(path);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) throw_io_error("stat file", path, errno);
+  std::string content;
+  if (S_ISREG(st.st_mode)) {
+    if (static_cast<std::uint64_t>(st.st_size) > max_size) throw_too_large(path, max_size);
+    content.reserve(static_cast<std::size_t>(st.st_size));
+  }
+  std::byte buffer[65536];
+  for (;;) {
+    const std::size_t n = read_up_to(fd.get(), buffer, path);
+    if (n == 0) break;
+    // Counted as read too: the file may grow meanwhile, or have no size
+    // (a pipe).
+    if (content.size() + n > max_size) throw_too_large(path, max_size);
+    content.append(reinterpret_cast<const char*>(buffer), n);
+  }
+  return content;
 }
 
 void pwrite_all(int fd, ByteView data, off_t offset, const std::filesystem::path& path_for_errors) {

@@ -5,7 +5,9 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <string>
 #include <string_view>
 
 #include "protocol/bytes.h"
@@ -39,6 +41,20 @@ class UniqueFd {
  private:
   int fd_ = -1;
 };
+
+// Opens `path` read-only.
+UniqueFd open_for_reading(const std::filesystem::path& path);
+// One read(2) of up to buffer.size() bytes (retrying EINTR); 0 at the end of
+// the file.
+std::size_t read_up_to(int fd, MutableByteView buffer,
+                       const std::filesystem::path& path_for_errors);
+// Reads the start of `path` into `buffer` until it is full or the file ends;
+// returns the bytes read.
+std::size_t read_prefix(const std::filesystem::path& path, MutableByteView buffer);
+// Reads all of a small file (a manifest, a timeline history, PG_VERSION).
+// Throws walstream::Error (kIo) if it holds more than `max_size` bytes, so a
+// wrong path cannot exhaust memory.
+std::string read_whole_file(const std::filesystem::path& path, std::uint64_t max_size);
 
 // Writes all of `data` at `offset` (retrying short writes and EINTR).
 void pwrite_all(int fd, ByteView data, off_t offset, const std::filesystem::path& path_for_errors);

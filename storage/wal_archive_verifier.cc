@@ -6,18 +6,15 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <fstream>
 #include <map>
-#include <memory>
 #include <sstream>
 #include <vector>
 
 #include "protocol/error.h"
 #include "protocol/wal_page.h"
-#include "storage/archive_decompressor.h"
 #include "storage/archive_scan.h"
 #include "storage/file_util.h"
-#include "storage/zstd_archiver.h"
+#include "storage/zstd_file.h"
 
 namespace walstream::storage {
 namespace {
@@ -30,12 +27,6 @@ using protocol::WalReader;
 using protocol::WalReaderState;
 
 constexpr std::size_t kReadChunk = 1 << 20;
-
-UniqueFd open_for_reading(const fs::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw_io_error("open file", path, errno);
-  return UniqueFd(fd);
-}
 
 void feed_plain(WalReader& reader, const fs::path& path, std::uint64_t offset) {
   UniqueFd fd = open_for_reading(path);
@@ -55,42 +46,16 @@ void feed_plain(WalReader& reader, const fs::path& path, std::uint64_t offset) {
 // Streams the decompressed content through the reader, one output buffer at
 // a time, so a segment is never held whole in memory.
 void feed_zstd(WalReader& reader, const fs::path& path, std::uint64_t skip) {
-  UniqueFd fd = open_for_reading(path);
-  auto decompressor = make_archive_decompressor(".zst");
-  auto feed = [&](ByteView produced) {
+  decompress_zstd_file(path, [&](ByteView produced) {
     const std::size_t skipped =
         static_cast<std::size_t>(std::min<std::uint64_t>(skip, produced.size()));
     skip -= skipped;
-    reader.feed(produced.subspan(skipped));
-  };
-  std::vector<std::byte> in_buffer(256 * 1024);
-  try {
-    while (reader.state() == WalReaderState::kReading) {
-      const ssize_t n = ::read(fd.get(), in_buffer.data(), in_buffer.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        throw_io_error("read file", path, errno);
-      }
-      if (n == 0) {
-        decompressor->finish(feed);
-        break;
-      }
-      decompressor->feed(ByteView(in_buffer.data(), static_cast<std::size_t>(n)), feed);
-    }
-  } catch (const Error& error) {
-    if (error.kind() != ErrorKind::kProtocol) throw;
-    throw Error(ErrorKind::kIo,
-                "could not decompress file \"" + path.string() + "\": " + error.what());
-  }
+    return reader.feed(produced.subspan(skipped)) == WalReaderState::kReading;
+  });
 }
 
-std::string read_small_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw_io_error("open file", path, errno);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
+// Timeline history files hold a line per timeline switch; far below this.
+constexpr std::uint64_t kMaxHistoryFileSize = 16 * 1024 * 1024;
 
 // A timeline of the history being followed and where it begins.
 struct TimelineSpan {
@@ -101,15 +66,7 @@ struct TimelineSpan {
 // The first page's long header of a segment file, plain or compressed.
 std::optional<protocol::WalLongPageHeader> read_long_header(const fs::path& path, bool compressed) {
   std::array<std::byte, protocol::kWalLongPageHeaderSize> header{};
-  std::size_t have = 0;
-  if (compressed) {
-    have = decompress_prefix(path, header);
-  } else {
-    UniqueFd fd = open_for_reading(path);
-    const ssize_t n = ::pread(fd.get(), header.data(), header.size(), 0);
-    if (n < 0) throw_io_error("read file", path, errno);
-    have = static_cast<std::size_t>(n);
-  }
+  const std::size_t have = compressed ? decompress_prefix(path, header) : read_prefix(path, header);
   return protocol::parse_long_page_header(ByteView(header).first(have));
 }
 
@@ -223,7 +180,8 @@ WalArchiveVerifyResult verify_wal_archive(const WalArchiveVerifyOptions& options
     const std::string history_name = protocol::timeline_history_file_name(target);
     std::vector<TimelineSwitch> switches;
     try {
-      switches = parse_timeline_history_content(read_small_file(dir / history_name));
+      switches =
+          parse_timeline_history_content(read_whole_file(dir / history_name, kMaxHistoryFileSize));
     } catch (const Error& e) {
       result.problems.push_back("\"" + history_name + "\": " + e.what());
       return result;

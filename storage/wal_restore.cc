@@ -11,7 +11,7 @@
 #include "protocol/error.h"
 #include "protocol/lsn.h"
 #include "storage/file_util.h"
-#include "storage/zstd_archiver.h"
+#include "storage/zstd_file.h"
 
 namespace walstream::storage {
 

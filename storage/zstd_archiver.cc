@@ -20,17 +20,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// ZSTD_FRAMEHEADERSIZE_MAX, which zstd.h only exports with ZSTD_STATIC_LINKING_ONLY.
-constexpr std::size_t kMaxFrameHeaderSize = 18;
-
 struct CCtxDeleter {
   void operator()(ZSTD_CCtx* ctx) const { ZSTD_freeCCtx(ctx); }
 };
-struct DCtxDeleter {
-  void operator()(ZSTD_DCtx* ctx) const { ZSTD_freeDCtx(ctx); }
-};
 using CCtxPtr = std::unique_ptr<ZSTD_CCtx, CCtxDeleter>;
-using DCtxPtr = std::unique_ptr<ZSTD_DCtx, DCtxDeleter>;
 
 UniqueFd open_or_throw(const fs::path& path, int flags, mode_t mode = 0) {
   for (;;) {
@@ -59,52 +52,6 @@ void unlink_quietly(const fs::path& path) { ::unlink(path.c_str()); }
 std::size_t check_compress(std::size_t rc, const fs::path& path) {
   if (ZSTD_isError(rc)) throw_zstd_error("compress", path, rc);
   return rc;
-}
-
-std::size_t check_decompress(std::size_t rc, const fs::path& path) {
-  if (ZSTD_isError(rc)) throw_zstd_error("decompress", path, rc);
-  return rc;
-}
-
-DCtxPtr make_dctx() {
-  DCtxPtr dctx(ZSTD_createDCtx());
-  if (!dctx) throw Error(ErrorKind::kInternal, "out of memory creating a zstd context");
-  return dctx;
-}
-
-// Runs the decompressor over `source`, handing each produced chunk to `sink`,
-// which returns false to stop early. Throws on corrupt or truncated input
-// (unless stopped early).
-template <typename Sink>
-void decompress_stream(const fs::path& source, Sink&& sink) {
-  UniqueFd in = open_or_throw(source, O_RDONLY);
-  DCtxPtr dctx = make_dctx();
-  std::vector<std::byte> in_buffer(ZSTD_DStreamInSize());
-  std::vector<std::byte> out_buffer(ZSTD_DStreamOutSize());
-  bool any_input = false;
-  std::size_t last_rc = 0;  // 0: at a frame boundary
-  for (;;) {
-    const std::size_t n = read_some(in.get(), in_buffer, source);
-    ZSTD_inBuffer input{in_buffer.data(), n, 0};
-    if (n > 0) any_input = true;
-    // At end of input, keep calling until no more output comes: the last
-    // block may still be buffered inside the context. Not at a frame
-    // boundary, where a call would only ask for the next frame's header.
-    while (n > 0 || last_rc != 0) {
-      ZSTD_outBuffer output{out_buffer.data(), out_buffer.size(), 0};
-      last_rc = check_decompress(ZSTD_decompressStream(dctx.get(), &output, &input), source);
-      if (output.pos > 0 && !sink(ByteView(out_buffer).first(output.pos))) return;
-      // Done with this input once it is consumed and nothing is pending: the
-      // output was not filled, or a frame just ended (0).
-      const bool flushed = output.pos < output.size || last_rc == 0;
-      if (n > 0 ? input.pos == input.size && flushed : output.pos == 0) break;
-    }
-    if (n == 0) break;
-  }
-  if (!any_input || last_rc != 0) {
-    throw Error(ErrorKind::kIo, "could not decompress file \"" + source.string() +
-                                    "\": compressed data is truncated");
-  }
 }
 
 }  // namespace
@@ -167,68 +114,6 @@ void compress_segment_file(const fs::path& dir, const std::string& name, int lev
   fsync_directory(dir);
   if (::unlink(source.c_str()) != 0) throw_io_error("remove file", source, errno);
   fsync_directory(dir);
-}
-
-void decompress_file(const fs::path& source, const fs::path& destination,
-                     std::optional<std::uint64_t> expected_size) {
-  UniqueFd out = open_or_throw(destination, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  try {
-    std::uint64_t total = 0;
-    decompress_stream(source, [&](ByteView chunk) {
-      total += chunk.size();
-      if (expected_size && total > *expected_size) {
-        throw Error(ErrorKind::kIo, "decompressed file \"" + source.string() +
-                                        "\" is larger than " + std::to_string(*expected_size) +
-                                        " bytes");
-      }
-      write_all(out.get(), chunk, destination);
-      return true;
-    });
-    if (expected_size && total != *expected_size) {
-      throw Error(ErrorKind::kIo, "decompressed file \"" + source.string() + "\" has " +
-                                      std::to_string(total) + " bytes, expected " +
-                                      std::to_string(*expected_size));
-    }
-    out.close(destination);
-  } catch (...) {
-    out = UniqueFd();
-    unlink_quietly(destination);
-    throw;
-  }
-}
-
-std::optional<std::uint64_t> zstd_content_size(const fs::path& file) {
-  UniqueFd in = open_or_throw(file, O_RDONLY);
-  std::vector<std::byte> header(kMaxFrameHeaderSize);
-  std::size_t have = 0;
-  for (;;) {
-    ssize_t n = ::read(in.get(), header.data() + have, header.size() - have);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_io_error("read file", file, errno);
-    }
-    if (n == 0) break;
-    have += static_cast<std::size_t>(n);
-    if (have == header.size()) break;
-  }
-  const unsigned long long size = ZSTD_getFrameContentSize(header.data(), have);
-  if (size == ZSTD_CONTENTSIZE_ERROR) {
-    throw Error(ErrorKind::kIo, "file \"" + file.string() + "\" does not start with a zstd frame");
-  }
-  if (size == ZSTD_CONTENTSIZE_UNKNOWN) return std::nullopt;
-  return static_cast<std::uint64_t>(size);
-}
-
-std::size_t decompress_prefix(const fs::path& file, MutableByteView out) {
-  std::size_t produced = 0;
-  if (out.empty()) return 0;
-  decompress_stream(file, [&](ByteView chunk) {
-    const std::size_t n = std::min(chunk.size(), out.size() - produced);
-    std::copy_n(chunk.begin(), n, out.begin() + static_cast<std::ptrdiff_t>(produced));
-    produced += n;
-    return produced < out.size();
-  });
-  return produced;
 }
 
 ZstdArchiver::ZstdArchiver(fs::path dir, int level,

@@ -10,32 +10,14 @@
 #include <filesystem>
 #include <functional>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <thread>
-
-#include "protocol/bytes.h"
 
 namespace walstream::storage {
 
 // Compresses dir/name into dir/name.zst durably, then unlinks dir/name.
 // Throws walstream::Error (kIo).
 void compress_segment_file(const std::filesystem::path& dir, const std::string& name, int level);
-
-// Decompresses `source` (.zst) into `destination`; throws on corrupt input or
-// if the result is not `expected_size` bytes (when given).
-void decompress_file(const std::filesystem::path& source, const std::filesystem::path& destination,
-                     std::optional<std::uint64_t> expected_size);
-
-// Size of the content of a .zst file as recorded in its frame header, or
-// nullopt if the frame does not record it.
-// Throws walstream::Error (kIo) if the file does not start with a zstd frame.
-std::optional<std::uint64_t> zstd_content_size(const std::filesystem::path& file);
-
-// Decompresses the beginning of a .zst file into `out` (e.g. a segment's first
-// page) without decompressing the rest; returns the bytes produced, fewer than
-// out.size() only if the content is shorter. Throws on corrupt input.
-std::size_t decompress_prefix(const std::filesystem::path& file, MutableByteView out);
 
 class ZstdArchiver {
  public:

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -216,6 +217,59 @@ TEST(AppendFileTest, FailsInMissingDirectory) {
               "could not open file \"" + path.string() + "\": No such file or directory");
   }
   EXPECT_THROW(write_file(path, "a", 0600), Error);
+}
+
+TEST(ReadWholeFileTest, ReadsUpToTheCap) {
+  TempDir dir;
+  const fs::path path = dir.path() / "f";
+  const std::string contents(100000, 'x');  // more than one read
+  write_file(path, contents, 0600);
+  EXPECT_EQ(read_whole_file(path, contents.size()), contents);
+  write_file(path, "", 0600);
+  EXPECT_EQ(read_whole_file(path, 0), "");
+}
+
+TEST(ReadWholeFileTest, LargerThanTheCapIsAnErrorNamingTheFile) {
+  TempDir dir;
+  const fs::path path = dir.path() / "f";
+  write_file(path, "12345", 0600);
+  try {
+    read_whole_file(path, 4);
+    FAIL() << "no exception";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kIo);
+    EXPECT_EQ(std::string(e.what()),
+              "file \"" + path.string() + "\" is too large: more than 4 bytes");
+    EXPECT_NE(e.hint(), "");
+  }
+  // A file without a size (procfs says 0) is capped as it is read.
+  EXPECT_THROW(read_whole_file("/proc/self/maps", 10), Error);
+}
+
+TEST(ReadWholeFileTest, MissingFileIsNamed) {
+  TempDir dir;
+  const fs::path path = dir.path() / "missing";
+  try {
+    read_whole_file(path, 100);
+    FAIL() << "no exception";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "could not open file \"" + path.string() + "\": No such file or directory");
+  }
+}
+
+TEST(ReadPrefixTest, FillsTheBufferOrStopsAtTheEnd) {
+  TempDir dir;
+  const fs::path path = dir.path() / "f";
+  write_file(path, "abcdef", 0600);
+  std::string buffer(4, '\0');
+  EXPECT_EQ(read_prefix(path, std::as_writable_bytes(std::span(buffer))), 4u);
+  EXPECT_EQ(buffer, "abcd");
+  std::string longer(10, '\0');
+  EXPECT_EQ(read_prefix(path, std::as_writable_bytes(std::span(longer))), 6u);
+  EXPECT_EQ(longer.substr(0, 6), "abcdef");
+  EXPECT_THROW(read_prefix(dir.path() / "missing", std::as_writable_bytes(std::span(buffer))),
+               Error);
 }
 
 }  // namespace

@@ -4,12 +4,12 @@
 
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "protocol/error.h"
 #include "storage/zstd_archiver.h"
+#include "tests/support/sample_data.h"
 #include "tests/support/temp_dir.h"
 
 namespace walstream::storage {
@@ -21,13 +21,6 @@ using test_support::TempDir;
 
 constexpr std::uint64_t kSegSize = 1024 * 1024;
 const std::string kName = "000000010000000000000003";
-
-std::string patterned(std::size_t size, unsigned seed) {
-  std::string s(size, '\0');
-  std::mt19937 rng(seed);
-  for (std::size_t i = 0; i < size / 2; ++i) s[i] = static_cast<char>(rng() & 0xff);
-  return s;
-}
 
 class WalRestoreTest : public ::testing::Test {
  protected:
@@ -49,7 +42,7 @@ class WalRestoreTest : public ::testing::Test {
 };
 
 TEST_F(WalRestoreTest, PlainSegment) {
-  const std::string segment = patterned(kSegSize, 1);
+  const std::string segment = test_support::half_random(kSegSize, 1);
   put(kName, segment);
   EXPECT_EQ(restore_wal_file(archive(), kName, destination()), RestoreOutcome::kRestored);
   EXPECT_EQ(read_file(destination()), segment);
@@ -59,7 +52,7 @@ TEST_F(WalRestoreTest, PlainSegment) {
 }
 
 TEST_F(WalRestoreTest, ReplacesAnExistingDestination) {
-  const std::string segment = patterned(kSegSize, 2);
+  const std::string segment = test_support::half_random(kSegSize, 2);
   put(kName, segment);
   {
     std::ofstream out(destination(), std::ios::binary);
@@ -70,7 +63,7 @@ TEST_F(WalRestoreTest, ReplacesAnExistingDestination) {
 }
 
 TEST_F(WalRestoreTest, CompressedSegment) {
-  const std::string segment = patterned(kSegSize, 3);
+  const std::string segment = test_support::half_random(kSegSize, 3);
   put(kName, segment);
   compress_segment_file(archive(), kName, 3);
   ASSERT_FALSE(fs::exists(archive() / kName));
@@ -81,9 +74,9 @@ TEST_F(WalRestoreTest, CompressedSegment) {
 }
 
 TEST_F(WalRestoreTest, PlainIsPreferredOverCompressed) {
-  put(kName, patterned(kSegSize, 4));
+  put(kName, test_support::half_random(kSegSize, 4));
   compress_segment_file(archive(), kName, 3);
-  const std::string plain = patterned(kSegSize, 5);
+  const std::string plain = test_support::half_random(kSegSize, 5);
   put(kName, plain);
   EXPECT_EQ(restore_wal_file(archive(), kName, destination()), RestoreOutcome::kRestored);
   EXPECT_EQ(read_file(destination()), plain);
@@ -133,7 +126,7 @@ TEST_F(WalRestoreTest, BadNamesAreRejected) {
 }
 
 TEST_F(WalRestoreTest, CorruptCompressedSegmentLeavesNoDestination) {
-  put(kName, patterned(kSegSize, 6));
+  put(kName, test_support::half_random(kSegSize, 6));
   compress_segment_file(archive(), kName, 3);
   std::string compressed = read_file(archive() / (kName + ".zst"));
   // Cut it short: the frame still records 1 MiB.

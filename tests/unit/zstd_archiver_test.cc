@@ -9,6 +9,7 @@
 #include <string>
 
 #include "protocol/error.h"
+#include "storage/zstd_file.h"
 #include "tests/support/temp_dir.h"
 
 namespace walstream::storage {
