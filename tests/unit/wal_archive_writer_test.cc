@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "protocol/error.h"
-#include "storage/zstd_archiver.h"
+#include "storage/zstd_file.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wal_builder.h"
 

@@ -367,11 +367,11 @@ RunOptions random_options(Random& random) {
   options.clone = random.chance(0.25);
   options.start = kSeg * random.between(1, 4);
   WalStreamConfig& config = options.config;
-  config.segment_size = kSeg;
+
   config.status_interval = std::chrono::milliseconds(
       random.chance(0.2) ? 0 : static_cast<std::int64_t>(random.between(100, 3000)));
   if (options.clone) {
-    config.start = StreamStart{StreamPosition{1, Lsn{options.start}}, {}};
+    config.start = StreamStart{StreamPosition{1, Lsn{options.start}}, kSeg, {}};
     config.durability = Durability::kDeferred;
     config.report_flush = false;
     config.reconnect = false;
@@ -620,7 +620,7 @@ class ModelRun {
         conn_.exchange = Exchange::kIdle;
         stream_event::Connected connected{server_.current(), std::nullopt};
         if (!machine_.position()) {
-          connected.start = StreamStart{StreamPosition{1, Lsn{options_.start}}, {}};
+          connected.start = StreamStart{StreamPosition{1, Lsn{options_.start}}, kSeg, {}};
         }
         return deliver(connected);
       }
@@ -1059,7 +1059,7 @@ StreamTime at(std::chrono::milliseconds ms) { return StreamTime{} + ms; }
 
 WalStreamConfig synchronous_receive() {
   WalStreamConfig config;
-  config.segment_size = kSeg;
+
   config.durability = Durability::kBatched;
   config.report_flush = true;
   config.synchronous = true;
@@ -1092,7 +1092,7 @@ TEST(WalStreamMachineModelRegressionTest,
     SCOPED_TRACE(c.name);
     Script script(synchronous_receive());
     script.start();
-    script.feed(stream_event::Connected{1, StreamStart{StreamPosition{1, Lsn{0x100}}, {}}});
+    script.feed(stream_event::Connected{1, StreamStart{StreamPosition{1, Lsn{0x100}}, kSeg, {}}});
     script.feed(stream_event::CopyStarted{at(0ms)});
     script.feed(wal(0x100, 0xC0));
     EXPECT_EQ(script.feed(stream_event::Drained{at(1ms)}),
@@ -1133,7 +1133,7 @@ TEST(WalStreamMachineModelRegressionTest,
      AResumeExactlyAtTheSwitchPointFollowsWithoutReportingTheOldTimelinesTail) {
   Script script(synchronous_receive());
   script.start();
-  script.feed(stream_event::Connected{1, StreamStart{StreamPosition{1, Lsn{0x100}}, {}}});
+  script.feed(stream_event::Connected{1, StreamStart{StreamPosition{1, Lsn{0x100}}, kSeg, {}}});
   script.feed(stream_event::CopyStarted{at(0ms)});
   script.feed(wal(0x100, 0x100));  // segment 1 full: completed by the storage
   script.feed(wal(0x200, 0x40));
