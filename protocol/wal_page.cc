@@ -4,6 +4,8 @@
 #include <array>
 #include <cstring>
 
+#include "protocol/hex.h"
+
 namespace walstream::protocol {
 namespace {
 
@@ -12,12 +14,6 @@ T load_host(const std::byte* p) {
   T value{};
   std::memcpy(&value, p, sizeof value);
   return value;
-}
-
-std::string hex(std::uint64_t value) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "0x%llX", static_cast<unsigned long long>(value));
-  return buffer;
 }
 
 }  // namespace
@@ -78,8 +74,8 @@ std::string check_segment_first_page(ByteView bytes, SegmentNo segno, std::uint6
     return "page size " + std::to_string(header->block_size) + " in its header, expected 8192";
   }
   if (system_id && header->system_id != *system_id) {
-    return "system identifier " + std::to_string(header->system_id) + " (magic " +
-           hex(header->magic) + "), expected " + std::to_string(*system_id);
+    return "system identifier " + std::to_string(header->system_id) + " (magic 0x" +
+           format_hex(header->magic) + "), expected " + std::to_string(*system_id);
   }
   return {};
 }
@@ -119,9 +115,11 @@ std::string SegmentPageChecker::check_page(ByteView page_bytes) {
   auto header = parse_long_page_header(page_bytes);
   auto fail = [&](const std::string& what) { return "page at " + to_string(page) + ": " + what; };
   if (header->magic != check_.magic) {
-    return fail("magic " + hex(header->magic) + ", expected " + hex(check_.magic));
+    return fail("magic 0x" + format_hex(header->magic) + ", expected 0x" +
+                format_hex(check_.magic));
   }
-  if ((header->info & ~kXlpKnownFlags) != 0) return fail("unknown flag bits " + hex(header->info));
+  if ((header->info & ~kXlpKnownFlags) != 0)
+    return fail("unknown flag bits 0x" + format_hex(header->info));
   if (header->page_address != page) return fail("page address " + to_string(header->page_address));
   if (header->timeline == 0 || header->timeline < previous_timeline_ ||
       header->timeline > check_.max_timeline) {

@@ -1,10 +1,10 @@
 #include "protocol/wal_reader.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 
 #include "protocol/crc32c.h"
+#include "protocol/hex.h"
 #include "protocol/wal_page.h"
 
 namespace walstream::protocol {
@@ -25,18 +25,6 @@ T load_host(const std::byte* p) {
 
 constexpr std::uint64_t align_up(std::uint64_t value, std::uint64_t alignment) {
   return (value + alignment - 1) / alignment * alignment;
-}
-
-std::string hex16(std::uint16_t value) {
-  char text[16];
-  std::snprintf(text, sizeof text, "%04X", static_cast<unsigned>(value));
-  return text;
-}
-
-std::string hex32(std::uint32_t value) {
-  char text[16];
-  std::snprintf(text, sizeof text, "%08X", value);
-  return text;
 }
 
 }  // namespace
@@ -98,12 +86,12 @@ bool WalReader::check_page_header(std::size_t& header_size) {
   const auto remaining = load_host<std::uint32_t>(p + 16);
 
   if (magic != options_.page_magic) {
-    corrupt(page_lsn_, "invalid magic number " + hex16(magic) + " in page header (expected " +
-                           hex16(options_.page_magic) + ")");
+    corrupt(page_lsn_, "invalid magic number " + format_hex(magic, 4) +
+                           " in page header (expected " + format_hex(options_.page_magic, 4) + ")");
     return false;
   }
   if ((info & ~kXlpAllFlags) != 0) {
-    corrupt(page_lsn_, "invalid info bits " + hex16(info) + " in page header");
+    corrupt(page_lsn_, "invalid info bits " + format_hex(info, 4) + " in page header");
     return false;
   }
   const bool segment_start = page_lsn_.value % options_.segment_size == 0;
@@ -293,8 +281,8 @@ void WalReader::finish_record() {
   const std::uint32_t crc = crc32c_finish(crc32c_update(body_crc_, ByteView(header_, 20)));
   const auto stored = load_host<std::uint32_t>(header_ + 20);
   if (crc != stored) {
-    corrupt(record_start_,
-            "incorrect record checksum " + hex32(stored) + " (computed " + hex32(crc) + ")");
+    corrupt(record_start_, "incorrect record checksum " + format_hex(stored, 8) + " (computed " +
+                               format_hex(crc, 8) + ")");
     return;
   }
   ++records_;

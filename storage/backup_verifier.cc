@@ -15,6 +15,7 @@
 #include "protocol/backup_manifest.h"
 #include "protocol/crc32c.h"
 #include "protocol/error.h"
+#include "protocol/hex.h"
 #include "protocol/lsn.h"
 #include "protocol/wal_page.h"
 #include "protocol/wal_reader.h"

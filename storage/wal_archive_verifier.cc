@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "protocol/error.h"
+#include "protocol/hex.h"
 #include "protocol/wal_page.h"
 #include "storage/archive_decompressor.h"
 #include "storage/archive_scan.h"
@@ -196,9 +197,8 @@ WalArchiveVerifyResult verify_wal_archive(const WalArchiveVerifyOptions& options
   const std::uint64_t segment_size = header->segment_size;
   const auto major = protocol::server_major_for_xlog_page_magic(header->magic);
   if (!major) {
-    char magic[8];
-    std::snprintf(magic, sizeof magic, "%04X", header->magic);
-    result.problems.push_back("\"" + first_name + "\" has WAL page magic " + magic +
+    result.problems.push_back("\"" + first_name + "\" has WAL page magic " +
+                              protocol::format_hex(header->magic, 4) +
                               ", which is not that of a known PostgreSQL release (11 to 18)");
     return result;
   }
