@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "protocol/error.h"
+#include "protocol/wal_file_names.h"
 
 namespace walstream::protocol {
 namespace {

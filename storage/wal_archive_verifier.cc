@@ -14,6 +14,7 @@
 
 #include "protocol/error.h"
 #include "protocol/hex.h"
+#include "protocol/wal_file_names.h"
 #include "protocol/wal_page.h"
 #include "storage/archive_decompressor.h"
 #include "storage/archive_scan.h"
@@ -27,6 +28,7 @@ namespace fs = std::filesystem;
 using protocol::Lsn;
 using protocol::SegmentNo;
 using protocol::TimelineId;
+using protocol::WalFileKind;
 using protocol::WalReader;
 using protocol::WalReaderState;
 
@@ -83,6 +85,11 @@ void feed_zstd(WalReader& reader, const fs::path& path, std::uint64_t skip) {
     throw Error(ErrorKind::kIo,
                 "could not decompress file \"" + path.string() + "\": " + error.what());
   }
+}
+
+bool is_segment_file(WalFileKind kind) {
+  return kind == WalFileKind::kSegment || kind == WalFileKind::kCompressedSegment ||
+         kind == WalFileKind::kPartialSegment;
 }
 
 std::string read_small_file(const fs::path& path) {
@@ -177,9 +184,8 @@ WalArchiveVerifyResult verify_wal_archive(const WalArchiveVerifyOptions& options
   std::vector<std::string> names;
   for (const auto& entry : fs::directory_iterator(dir)) {
     std::string name = entry.path().filename().string();
-    if (name.size() >= 24 && entry.is_regular_file(ec) &&
-        (name.size() == 24 || name.ends_with(".zst") || name.ends_with(".partial")) &&
-        protocol::parse_wal_segment_file_name(name.substr(0, 24), 16 * 1024 * 1024)) {
+    const auto parsed = protocol::parse_wal_file_name(name, 16 * 1024 * 1024);
+    if (parsed && is_segment_file(parsed->kind) && entry.is_regular_file(ec)) {
       names.push_back(std::move(name));
     }
   }
@@ -189,7 +195,9 @@ WalArchiveVerifyResult verify_wal_archive(const WalArchiveVerifyOptions& options
   }
   std::sort(names.begin(), names.end());
   const std::string& first_name = names.front();
-  const auto header = read_long_header(dir / first_name, first_name.ends_with(".zst"));
+  const auto header = read_long_header(
+      dir / first_name, protocol::parse_wal_file_name(first_name, 16 * 1024 * 1024)->kind ==
+                            WalFileKind::kCompressedSegment);
   if (!header || !protocol::is_valid_wal_segment_size(header->segment_size)) {
     result.problems.push_back("\"" + first_name + "\" does not start with a valid WAL page header");
     return result;
@@ -314,7 +322,12 @@ WalArchiveVerifyResult verify_wal_archive(const WalArchiveVerifyOptions& options
       const std::string name = protocol::wal_segment_file_name(timeline, segno, segment_size);
       result.problems.push_back(
           "WAL segment \"" + name + "\" is missing from the archive" +
-          (partial.count(segno) ? " (only \"" + name + ".partial\" is there)" : std::string()) +
+          (partial.count(segno)
+               ? " (only \"" +
+                     protocol::wal_file_name({WalFileKind::kPartialSegment, timeline, segno},
+                                             segment_size) +
+                     "\" is there)"
+               : std::string()) +
           "; WAL was verified up to " + protocol::to_string(reader.end_of_valid_wal()));
       return result;
     }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "protocol/error.h"
+#include "protocol/wal_file_names.h"
 
 namespace walstream::storage {
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "protocol/error.h"
+#include "protocol/wal_file_names.h"
 #include "storage/file_util.h"
 
 namespace walstream::storage {
@@ -111,8 +112,8 @@ void decompress_stream(const fs::path& source, Sink&& sink) {
 
 void compress_segment_file(const fs::path& dir, const std::string& name, int level) {
   const fs::path source = dir / name;
-  const fs::path target = dir / (name + ".zst");
-  const fs::path tmp = dir / (name + ".zst.tmp");
+  const fs::path target = dir / protocol::compressed_file_name(name);
+  const fs::path tmp = dir / protocol::compression_temporary_file_name(name);
 
   UniqueFd in = open_or_throw(source, O_RDONLY);
   struct stat st {};

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "protocol/error.h"
+#include "protocol/wal_file_names.h"
 #include "storage/backup_extractor.h"
 #include "storage/file_util.h"
 #include "storage/wal_segment_writer.h"
@@ -76,7 +77,7 @@ fs::path make_wal_directories(const fs::path& data_dir, TargetDirectory* waldir,
   } else {
     dirs.push_back(wal_dir);
   }
-  dirs.push_back(wal_dir / "archive_status");
+  dirs.push_back(wal_dir / protocol::kArchiveStatusDirectory);
   for (const auto& dir : dirs) {
     if (::mkdir(dir.c_str(), mode) != 0) storage::throw_io_error("create directory", dir, errno);
     if (::chmod(dir.c_str(), mode) != 0) {

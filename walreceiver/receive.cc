@@ -15,6 +15,7 @@
 
 #include "protocol/error.h"
 #include "protocol/replication_commands.h"
+#include "protocol/wal_file_names.h"
 #include "storage/archive_scan.h"
 #include "storage/file_util.h"
 #include "walreceiver/durable_wal_sink.h"

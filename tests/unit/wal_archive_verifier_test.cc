@@ -8,6 +8,7 @@
 
 #include "protocol/error.h"
 #include "protocol/lsn.h"
+#include "protocol/wal_file_names.h"
 #include "storage/zstd_archiver.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wal_builder.h"

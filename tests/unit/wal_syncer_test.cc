@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "protocol/error.h"
+#include "protocol/wal_file_names.h"
 #include "storage/wal_segment_writer.h"
 #include "tests/support/temp_dir.h"
 
