@@ -14,6 +14,7 @@
 
 #include "protocol/error.h"
 #include "protocol/hex.h"
+#include "protocol/timeline_history.h"
 #include "protocol/wal_file_names.h"
 #include "protocol/wal_page.h"
 #include "storage/archive_decompressor.h"
@@ -100,12 +101,6 @@ std::string read_small_file(const fs::path& path) {
   return out.str();
 }
 
-// A timeline of the history being followed and where it begins.
-struct TimelineSpan {
-  TimelineId timeline = 0;
-  Lsn begin;
-};
-
 // The first page's long header of a segment file, plain or compressed.
 std::optional<protocol::WalLongPageHeader> read_long_header(const fs::path& path, bool compressed) {
   std::array<std::byte, protocol::kWalLongPageHeaderSize> header{};
@@ -129,45 +124,6 @@ void feed_wal_file(WalReader& reader, const fs::path& path, bool compressed, std
   } else {
     feed_plain(reader, path, offset);
   }
-}
-
-std::vector<TimelineSwitch> parse_timeline_history_content(const std::string& content) {
-  std::vector<TimelineSwitch> switches;
-  std::istringstream lines(content);
-  std::string line;
-  int number = 0;
-  while (std::getline(lines, line)) {
-    ++number;
-    const auto first = line.find_first_not_of(" \t\r");
-    if (first == std::string::npos || line[first] == '#') continue;
-    std::istringstream fields(line);
-    std::string timeline_text;
-    std::string lsn_text;
-    fields >> timeline_text >> lsn_text;
-    TimelineSwitch entry;
-    std::optional<Lsn> lsn = protocol::parse_lsn(lsn_text);
-    std::size_t used = 0;
-    unsigned long timeline = 0;
-    try {
-      timeline = std::stoul(timeline_text, &used, 10);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != timeline_text.size() || timeline == 0 || timeline > 0xFFFFFFFFul ||
-        !lsn) {
-      throw Error(ErrorKind::kIo, "invalid line " + std::to_string(number) +
-                                      " in timeline history: \"" + line + "\"");
-    }
-    entry.timeline = static_cast<TimelineId>(timeline);
-    entry.switch_point = *lsn;
-    if (!switches.empty() && (entry.timeline <= switches.back().timeline ||
-                              entry.switch_point < switches.back().switch_point)) {
-      throw Error(ErrorKind::kIo, "timeline history line " + std::to_string(number) +
-                                      " does not follow the line before it");
-    }
-    switches.push_back(entry);
-  }
-  return switches;
 }
 
 WalArchiveVerifyResult verify_wal_archive(const WalArchiveVerifyOptions& options) {
@@ -223,39 +179,28 @@ WalArchiveVerifyResult verify_wal_archive(const WalArchiveVerifyOptions& options
   // The history to follow: that of the newest timeline in the archive.
   TimelineId target = 0;
   for (const auto& segment : contents.segments) target = std::max(target, segment.timeline);
-  std::vector<TimelineSpan> spans;
+  // Without a history only the newest timeline can be followed; pages of
+  // older timelines may still begin its first segment.
+  protocol::TimelineHistory history{target, {}};
   const bool have_history =
       target > 1 && std::find(contents.history_files.begin(), contents.history_files.end(),
                               target) != contents.history_files.end();
   if (have_history) {
     const std::string history_name = protocol::timeline_history_file_name(target);
-    std::vector<TimelineSwitch> switches;
     try {
-      switches = parse_timeline_history_content(read_small_file(dir / history_name));
+      history =
+          protocol::parse_timeline_history_content(read_small_file(dir / history_name), target);
     } catch (const Error& e) {
       result.problems.push_back("\"" + history_name + "\": " + e.what());
       return result;
     }
-    Lsn begin;
-    for (const auto& entry : switches) {
-      spans.push_back({entry.timeline, begin});
-      begin = entry.switch_point;
-    }
-    spans.push_back({target, begin});
-  } else {
-    // Without a history only the newest timeline can be followed; pages of
-    // older timelines may still begin its first segment.
-    spans.push_back({target, Lsn{}});
   }
-  // The timeline whose file holds segment `segno`: the newest one that has
-  // begun by the end of that segment (its first segment holds the parent's
-  // WAL up to the switch, then its own).
+  // The timeline whose file holds segment `segno`: the one that holds its
+  // last byte (a timeline's first segment holds the parent's WAL up to the
+  // switch, then its own).
   auto timeline_of = [&](SegmentNo segno) {
-    TimelineId timeline = spans.front().timeline;
-    for (const auto& span : spans) {
-      if (protocol::segment_number(span.begin, segment_size) <= segno) timeline = span.timeline;
-    }
-    return timeline;
+    return history.timeline_at(
+        Lsn{protocol::segment_start_lsn(segno, segment_size).value + segment_size - 1});
   };
 
   // The files on that path, by segment number.
@@ -293,7 +238,10 @@ WalArchiveVerifyResult verify_wal_archive(const WalArchiveVerifyOptions& options
                    : protocol::segment_start_lsn(first, segment_size);
   reader_options.system_id = contents.system_id;
   if (have_history) {
-    for (const auto& span : spans) reader_options.allowed_timelines.push_back(span.timeline);
+    for (const auto& entry : history.switches) {
+      reader_options.allowed_timelines.push_back(entry.ended_timeline);
+    }
+    reader_options.allowed_timelines.push_back(target);
   }
   if (options.to) reader_options.stop_at = *options.to;
   WalReader reader(reader_options);

@@ -139,23 +139,29 @@ TEST_F(ArchiveFixture, FromAndTo) {
   EXPECT_FALSE(beyond.problems.empty());
 }
 
+TEST_F(ArchiveFixture, AHistoryThatIsNotAHistoryIsAProblem) {
+  struct Case {
+    const char* content;
+    const char* problem;
+  };
+  for (const Case c :
+       {Case{"", "no switch is listed"}, Case{"<html>not found</html>\n", "line 1 is not"},
+        Case{"2\t0/3000000\tnot below 2\n", "not below 2"}}) {
+    std::ofstream(dir_.path() / "00000002.history", std::ios::trunc) << c.content;
+    const auto result = verify();
+    ASSERT_EQ(result.problems.size(), 1U) << c.content;
+    EXPECT_NE(result.problems[0].find("\"00000002.history\": invalid timeline history"),
+              std::string::npos)
+        << result.problems[0];
+    EXPECT_NE(result.problems[0].find(c.problem), std::string::npos) << result.problems[0];
+  }
+}
+
 TEST_F(ArchiveFixture, WithoutHistoryOnlyTheNewestTimelineIsFollowed) {
   std::filesystem::remove(dir_.path() / "00000002.history");
   const auto result = verify();
   EXPECT_TRUE(result.problems.empty()) << result.problems.front();
   EXPECT_EQ(result.from, Lsn{3 * kSegmentSize});
-}
-
-TEST(TimelineHistoryTest, ParsesLinesAndRejectsNonsense) {
-  const auto switches = storage::parse_timeline_history_content(
-      "1\t0/3000158\tno recovery target specified\n\n# comment\n2\t0/5000000\tbefore 2000-01-01\n");
-  ASSERT_EQ(switches.size(), 2U);
-  EXPECT_EQ(switches[0].timeline, 1U);
-  EXPECT_EQ(switches[0].switch_point, Lsn{0x3000158});
-  EXPECT_EQ(switches[1].timeline, 2U);
-  EXPECT_THROW(storage::parse_timeline_history_content("x\t0/1\n"), Error);
-  EXPECT_THROW(storage::parse_timeline_history_content("1\tnot-an-lsn\n"), Error);
-  EXPECT_THROW(storage::parse_timeline_history_content("2\t0/5\n1\t0/6\n"), Error);
 }
 
 }  // namespace
