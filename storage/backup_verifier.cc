@@ -323,7 +323,7 @@ class Verifier {
     std::vector<std::string> names;
     for (fs::directory_iterator it(root_ / "pg_wal", ec), end; !ec && it != end; it.increment(ec)) {
       const std::string name = it->path().filename().string();
-      if (protocol::parse_wal_segment_file_name(name, 16 * 1024 * 1024) &&
+      if (protocol::parse_wal_segment_file_name(name, protocol::kAnySegmentSize) &&
           it->is_regular_file(ec)) {
         names.push_back(name);
       }

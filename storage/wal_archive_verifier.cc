@@ -136,24 +136,24 @@ WalArchiveVerifyResult verify_wal_archive(const WalArchiveVerifyOptions& options
   }
 
   // The segment size and server version come from the first segment's long
-  // page header: both are needed before names can be turned into LSNs.
-  std::vector<std::string> names;
+  // page header: both are needed before names can be turned into LSNs, so
+  // names are read for any segment size here. By name, the oldest segment
+  // of the oldest timeline comes first.
+  std::map<std::string, WalFileKind> segment_files;
   for (const auto& entry : fs::directory_iterator(dir)) {
     std::string name = entry.path().filename().string();
-    const auto parsed = protocol::parse_wal_file_name(name, 16 * 1024 * 1024);
+    const auto parsed = protocol::parse_wal_file_name(name, protocol::kAnySegmentSize);
     if (parsed && is_segment_file(parsed->kind) && entry.is_regular_file(ec)) {
-      names.push_back(std::move(name));
+      segment_files.emplace(std::move(name), parsed->kind);
     }
   }
-  if (names.empty()) {
+  if (segment_files.empty()) {
     result.problems.push_back("the WAL archive \"" + dir.string() + "\" holds no WAL segment");
     return result;
   }
-  std::sort(names.begin(), names.end());
-  const std::string& first_name = names.front();
-  const auto header = read_long_header(
-      dir / first_name, protocol::parse_wal_file_name(first_name, 16 * 1024 * 1024)->kind ==
-                            WalFileKind::kCompressedSegment);
+  const auto& [first_name, first_kind] = *segment_files.begin();
+  const auto header =
+      read_long_header(dir / first_name, first_kind == WalFileKind::kCompressedSegment);
   if (!header || !protocol::is_valid_wal_segment_size(header->segment_size)) {
     result.problems.push_back("\"" + first_name + "\" does not start with a valid WAL page header");
     return result;

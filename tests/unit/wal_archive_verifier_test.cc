@@ -164,4 +164,30 @@ TEST_F(ArchiveFixture, WithoutHistoryOnlyTheNewestTimelineIsFollowed) {
   EXPECT_EQ(result.from, Lsn{3 * kSegmentSize});
 }
 
+// With 1 MiB segments names run up to ...00000FFF in each xlogid, beyond
+// the ...000000FF that 16 MiB segments end at; they are segments all the same.
+TEST(WalArchiveSegmentNamesTest, SegmentNumbersOfOneMiBSegments) {
+  for (const protocol::SegmentNo first :
+       {protocol::SegmentNo{0x10}, protocol::SegmentNo{0x100}, protocol::SegmentNo{0xFFE}}) {
+    TempDir dir{"wal-archive-verifier"};
+    WalBuilder builder(protocol::segment_start_lsn(first, kSegmentSize));
+    std::uint64_t records = 0;
+    while (builder.end().value < builder.start().value + kSegmentSize + 200 * 1024) {
+      builder.add_record(100 + records * 37 % 5000);
+      ++records;
+    }
+    std::vector<std::byte> bytes = builder.bytes();
+    bytes.resize(2 * kSegmentSize);
+    write_bytes(dir.path() / name(1, first), bytes.data(), kSegmentSize);
+    write_bytes(dir.path() / (name(1, first + 1) + ".partial"), bytes.data() + kSegmentSize,
+                kSegmentSize);
+
+    const auto result = storage::verify_wal_archive({dir.path(), {}, {}});
+    EXPECT_TRUE(result.problems.empty()) << name(1, first) << ": " << result.problems.front();
+    EXPECT_EQ(result.from, builder.start()) << name(1, first);
+    EXPECT_EQ(result.to, builder.end()) << name(1, first);
+    EXPECT_EQ(result.records, records) << name(1, first);
+  }
+}
+
 }  // namespace
