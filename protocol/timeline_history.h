@@ -47,16 +47,20 @@ struct TimelineHistory {
 
 // Parses the content of timeline `timeline`'s history file. Throws
 // walstream::Error (kProtocol) with a one-line message naming the line when
-// it is not such a file: a line that is not "TLI<white space>X/X[<white
-// space>reason]", a timeline of 0 or not below `timeline`, timelines that do
-// not increase, a switch point before the previous one, no line at all (every
-// timeline from 2 on begins with a switch, which the server writes into the
-// file), or `timeline` below 2 (timeline 1 has no history file). Lines may
-// end in "\r\n".
+// it is not such a file: a line that is not "TLI<space>X/X[<space>reason]"
+// (<space>: any run of blanks, tabs included), a timeline of 0 or not below
+// `timeline`, timelines that do not increase, a switch point before the
+// previous one, no line at all (every timeline from 2 on begins with a
+// switch, which the server writes into the file), or `timeline` below 2
+// (timeline 1 has no history file). Lines may end in "\r\n". Stricter than
+// PostgreSQL, which ignores what follows a switch point: "0/3000000junk" is
+// refused.
 TimelineHistory parse_timeline_history_content(std::string_view content, TimelineId timeline);
 
 // The content PostgreSQL would write for `history`: one
-// "parentTLI\tX/X\treason\n" line per switch. Parses back to `history`.
+// "parentTLI\tX/X\treason\n" line per switch. A history that parsing
+// returned parses back to itself; reasons are written as they are (parsing
+// returns them on one line, without surrounding white space).
 std::string serialize_timeline_history(const TimelineHistory& history);
 
 }  // namespace walstream::protocol

@@ -9,8 +9,6 @@ namespace {
 constexpr std::size_t kHexFieldLength = 8;
 constexpr std::size_t kSegmentNameLength = 3 * kHexFieldLength;
 constexpr std::uint64_t kXLogIdSpan = std::uint64_t{1} << 32;
-constexpr std::string_view kCompressedSuffix = ".zst";
-constexpr std::string_view kTemporarySuffix = ".tmp";
 
 // How each kind is spelled: an optional directory, the segment or history
 // name (`history`), a suffix. Parsing and formatting both read this table.
@@ -64,7 +62,7 @@ std::string wal_segment_file_name(TimelineId tli, SegmentNo segno, std::uint64_t
 }
 
 std::string timeline_history_file_name(TimelineId tli) {
-  return format_hex(tli, kHexFieldLength) + ".history";
+  return wal_file_name({WalFileKind::kHistory, tli, 0}, 0);
 }
 
 std::string wal_file_name(const WalFileName& file, std::uint64_t segment_size) {
@@ -80,11 +78,11 @@ std::string wal_file_name(const WalFileName& file, std::uint64_t segment_size) {
 }
 
 std::string compressed_file_name(std::string_view name) {
-  return std::string(name) + std::string(kCompressedSuffix);
+  return std::string(name) + std::string(spelling_of(WalFileKind::kCompressedSegment).suffix);
 }
 
 std::string compression_temporary_file_name(std::string_view name) {
-  return compressed_file_name(name) + std::string(kTemporarySuffix);
+  return std::string(name) + std::string(spelling_of(WalFileKind::kCompressionTemporary).suffix);
 }
 
 std::optional<WalFileName> parse_wal_segment_file_name(std::string_view name,
