@@ -4,6 +4,7 @@
 #include <set>
 
 #include "protocol/error.h"
+#include "protocol/hex.h"
 
 namespace walstream::protocol {
 namespace {
@@ -12,26 +13,6 @@ using Json = nlohmann::json;
 
 [[noreturn]] void fail(const std::string& message) {
   throw ProtocolError("invalid backup manifest: " + message);
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::optional<std::vector<std::uint8_t>> parse_hex(std::string_view text) {
-  if (text.size() % 2 != 0) return std::nullopt;
-  std::vector<std::uint8_t> bytes;
-  bytes.reserve(text.size() / 2);
-  for (std::size_t i = 0; i < text.size(); i += 2) {
-    const int high = hex_value(text[i]);
-    const int low = hex_value(text[i + 1]);
-    if (high < 0 || low < 0) return std::nullopt;
-    bytes.push_back(static_cast<std::uint8_t>(high * 16 + low));
-  }
-  return bytes;
 }
 
 std::optional<ChecksumAlgorithm> parse_algorithm(std::string_view name) {
@@ -78,7 +59,7 @@ ManifestFile parse_file(const Json& entry, std::size_t index) {
   if (has_path) {
     file.path = string_field(entry, "Path", where);
   } else {
-    auto decoded = parse_hex(string_field(entry, "Encoded-Path", where));
+    auto decoded = parse_hex_bytes(string_field(entry, "Encoded-Path", where));
     if (!decoded) fail(where + ": \"Encoded-Path\" is not hex");
     file.path.assign(decoded->begin(), decoded->end());
   }
@@ -102,7 +83,7 @@ ManifestFile parse_file(const Json& entry, std::size_t index) {
     if (file.algorithm == ChecksumAlgorithm::kNone) {
       fail(where + ": \"Checksum\" without \"Checksum-Algorithm\"");
     }
-    auto digest = parse_hex(string_field(entry, "Checksum", where));
+    auto digest = parse_hex_bytes(string_field(entry, "Checksum", where));
     if (!digest) fail(where + ": checksum is not hex");
     if (digest->size() != checksum_length(file.algorithm)) {
       fail(where + ": " + std::string(checksum_algorithm_name(file.algorithm)) + " checksum has " +
@@ -229,24 +210,13 @@ BackupManifest parse_backup_manifest(std::string_view text) {
     }
 
     if (!root.contains("Manifest-Checksum")) fail("missing \"Manifest-Checksum\"");
-    auto checksum = parse_hex(string_field(root, "Manifest-Checksum", "manifest"));
+    auto checksum = parse_hex_bytes(string_field(root, "Manifest-Checksum", "manifest"));
     if (!checksum || checksum->size() != 32) fail("\"Manifest-Checksum\" is not a SHA-256 in hex");
     manifest.manifest_checksum = std::move(*checksum);
     return manifest;
   } catch (const Json::exception& e) {
     fail(e.what());
   }
-}
-
-std::string to_hex(const std::vector<std::uint8_t>& bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string text;
-  text.reserve(bytes.size() * 2);
-  for (std::uint8_t b : bytes) {
-    text.push_back(kDigits[b >> 4]);
-    text.push_back(kDigits[b & 0x0F]);
-  }
-  return text;
 }
 
 }  // namespace walstream::protocol

@@ -55,7 +55,4 @@ std::size_t manifest_checksum_range(std::string_view manifest);
 // Throws walstream::Error (kProtocol) naming the problem.
 BackupManifest parse_backup_manifest(std::string_view manifest);
 
-// Lower-case hex of `bytes`.
-std::string to_hex(const std::vector<std::uint8_t>& bytes);
-
 }  // namespace walstream::protocol

@@ -1,9 +1,9 @@
 #include "protocol/basebackup_stream.h"
 
-#include <cstdio>
 #include <string>
 
 #include "protocol/error.h"
+#include "protocol/hex.h"
 #include "protocol/quote_untrusted.h"
 
 namespace walstream::protocol {
@@ -100,10 +100,8 @@ void BackupStreamDecoder::feed_unchecked(ByteView message) {
       handler_.manifest_begin();
       break;
     default: {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "0x%02x",
-                    static_cast<unsigned>(static_cast<unsigned char>(type)));
-      throw ProtocolError(std::string("unknown message type ") + buf + " in base backup stream");
+      throw ProtocolError("unknown message type 0x" + to_hex(static_cast<std::uint8_t>(type)) +
+                          " in base backup stream");
     }
   }
 }

@@ -1,5 +1,5 @@
-// Log sequence numbers, timelines and WAL segment arithmetic. WAL segment and
-// history file names are produced and parsed here and nowhere else.
+// Log sequence numbers, timelines and WAL segment arithmetic. The names of
+// the files that hold them are protocol/wal_file_names.h's business.
 #pragma once
 
 #include <compare>
@@ -44,19 +44,5 @@ constexpr Lsn segment_start(Lsn lsn, std::uint64_t segment_size) {
 constexpr Lsn segment_start_lsn(SegmentNo segno, std::uint64_t segment_size) {
   return Lsn{segno * segment_size};
 }
-
-// "000000010000000000000003": timeline, then segno split as XLogFileName does.
-std::string wal_segment_file_name(TimelineId tli, SegmentNo segno, std::uint64_t segment_size);
-// "00000002.history"
-std::string timeline_history_file_name(TimelineId tli);
-
-struct ParsedSegmentName {
-  TimelineId timeline;
-  SegmentNo segno;
-};
-// Parses the first 24 hex characters of a segment file name; nullopt if the
-// name is not exactly 24 upper-case hex digits.
-std::optional<ParsedSegmentName> parse_wal_segment_file_name(std::string_view name,
-                                                             std::uint64_t segment_size);
 
 }  // namespace walstream::protocol

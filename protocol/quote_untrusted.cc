@@ -1,6 +1,6 @@
 #include "protocol/quote_untrusted.h"
 
-#include <cstdio>
+#include "protocol/hex.h"
 
 namespace walstream::protocol {
 namespace {
@@ -19,9 +19,7 @@ std::string quote_untrusted(std::string_view text) {
     } else if (c >= 0x20 && c < 0x7f) {
       out += static_cast<char>(c);
     } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned>(c));
-      out += buf;
+      out += "\\x" + to_hex(c);
     }
   }
   if (text.size() > kMaxQuotedLength) out += "...";

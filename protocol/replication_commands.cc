@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "protocol/error.h"
+#include "protocol/wal_file_names.h"
 
 namespace walstream::protocol {
 namespace {
@@ -207,6 +208,15 @@ TimelineHistoryFile parse_timeline_history(const ResultSet& result, TimelineId t
     throw ProtocolError("TIMELINE_HISTORY " + std::to_string(timeline) +
                         " returned an unexpected file name \"" + file.file_name + "\"");
   }
+  // It is stored as the archive's history of that timeline and followed by
+  // whoever reads the archive: refuse anything that is not one.
+  try {
+    file.history = parse_timeline_history_content(file.content, timeline);
+  } catch (const Error& e) {
+    throw Error(ErrorKind::kProtocol,
+                "TIMELINE_HISTORY " + std::to_string(timeline) + ": " + e.what(),
+                "check the server's pg_wal/" + file.file_name);
+  }
   return file;
 }
 
@@ -241,12 +251,17 @@ std::string start_replication_command(std::optional<std::string_view> slot, Lsn 
   return command;
 }
 
-TimelineSwitch parse_timeline_switch(const ResultSet& result) {
+TimelineSwitch parse_timeline_switch(const ResultSet& result, TimelineId ended_timeline) {
   constexpr std::string_view kWhat = "end-of-timeline";
   require_shape(result, kWhat, 1, 2);
   TimelineSwitch next;
+  next.ended_timeline = ended_timeline;
   next.next_timeline = required_timeline(result, 0, kWhat);
   next.next_timeline_start = required_lsn(result, 1, kWhat);
+  if (ended_timeline != 0 && next.next_timeline <= ended_timeline) {
+    throw ProtocolError("server reported next timeline " + std::to_string(next.next_timeline) +
+                        ", not after timeline " + std::to_string(ended_timeline));
+  }
   return next;
 }
 

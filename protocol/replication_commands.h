@@ -12,6 +12,7 @@
 
 #include "protocol/lsn.h"
 #include "protocol/result_set.h"
+#include "protocol/timeline_history.h"
 
 namespace walstream::protocol {
 
@@ -58,9 +59,13 @@ std::string drop_slot_command(std::string_view slot);
 // TIMELINE_HISTORY n: the history file of timeline n (n >= 2).
 std::string timeline_history_command(TimelineId timeline);
 struct TimelineHistoryFile {
-  std::string file_name;  // checked to be timeline_history_file_name(n)
-  std::string content;
+  std::string file_name;    // checked to be timeline_history_file_name(n)
+  std::string content;      // as sent, to be stored verbatim
+  TimelineHistory history;  // the content, parsed
 };
+// Throws walstream::Error (kProtocol) for any other file name, and for
+// content that is not a history of timeline n
+// (parse_timeline_history_content).
 TimelineHistoryFile parse_timeline_history(const ResultSet& result, TimelineId timeline);
 
 // READ_REPLICATION_SLOT "name" (servers 15+).
@@ -77,12 +82,11 @@ std::optional<PhysicalSlotInfo> parse_read_replication_slot(const ResultSet& res
 std::string start_replication_command(std::optional<std::string_view> slot, Lsn start,
                                       TimelineId timeline);
 
-// Result set that follows the end of a historic timeline's COPY stream.
-struct TimelineSwitch {
-  TimelineId next_timeline = 0;
-  Lsn next_timeline_start;
-};
-TimelineSwitch parse_timeline_switch(const ResultSet& result);
+// Result set that follows the end of a historic timeline's COPY stream:
+// next_tli and next_tli_startpos. It does not say which timeline ended: pass
+// the one that was streamed as `ended_timeline` to have it filled in and the
+// next timeline checked to be after it (0 leaves both alone).
+TimelineSwitch parse_timeline_switch(const ResultSet& result, TimelineId ended_timeline = 0);
 
 enum class CheckpointMode { kFast, kSpread };
 

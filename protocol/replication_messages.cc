@@ -3,6 +3,7 @@
 #include <string>
 
 #include "protocol/error.h"
+#include "protocol/hex.h"
 
 namespace walstream::protocol {
 namespace {
@@ -15,18 +16,14 @@ constexpr std::size_t kKeepaliveSize = 1 + 8 + 8 + 1;
 
 // Renders a type byte for an error message; it may be any byte value.
 std::string describe_type_byte(std::byte type) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  const auto value = static_cast<unsigned char>(type);
+  const auto value = static_cast<std::uint8_t>(type);
   std::string out;
   if (value >= 0x20 && value < 0x7f) {
     out += '\'';
     out += static_cast<char>(value);
     out += "' ";
   }
-  out += "(0x";
-  out += kHex[value >> 4];
-  out += kHex[value & 0xF];
-  out += ')';
+  out += "(0x" + to_hex(value) + ")";
   return out;
 }
 

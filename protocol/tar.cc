@@ -1,13 +1,13 @@
 #include "protocol/tar.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "protocol/error.h"
+#include "protocol/hex.h"
 #include "protocol/quote_untrusted.h"
 
 namespace walstream::protocol {
@@ -89,10 +89,7 @@ std::string describe_type(char type) {
   if (type >= 0x20 && type < 0x7f) {
     out += type;
   } else {
-    char buf[8];
-    std::snprintf(buf, sizeof buf, "\\x%02x",
-                  static_cast<unsigned>(static_cast<unsigned char>(type)));
-    out += buf;
+    out += "\\x" + to_hex(static_cast<std::uint8_t>(type));
   }
   out += "'";
   switch (type) {

@@ -1,18 +1,15 @@
 #include "protocol/wal_page.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <utility>
+
+#include "protocol/hex.h"
 
 namespace walstream::protocol {
 namespace {
 
 // Four upper-case hex digits, as PostgreSQL prints magic numbers and flags.
-std::string hex16(std::uint16_t value) {
-  char text[8];
-  std::snprintf(text, sizeof text, "%04X", static_cast<unsigned>(value));
-  return text;
-}
+std::string hex16(std::uint16_t value) { return format_hex(value, 4); }
 
 bool all_zero(ByteView bytes) {
   return std::all_of(bytes.begin(), bytes.end(), [](std::byte b) { return b == std::byte{0}; });

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "protocol/crc32c.h"
+#include "protocol/hex.h"
 #include "protocol/wal_page.h"
 
 namespace walstream::protocol {
@@ -18,12 +19,6 @@ constexpr std::uint8_t kXlrInfoMask = 0x0F;
 
 constexpr std::uint64_t align_up(std::uint64_t value, std::uint64_t alignment) {
   return (value + alignment - 1) / alignment * alignment;
-}
-
-std::string hex32(std::uint32_t value) {
-  char text[16];
-  std::snprintf(text, sizeof text, "%08X", value);
-  return text;
 }
 
 }  // namespace
@@ -230,8 +225,8 @@ void WalReader::finish_record() {
   const std::uint32_t crc = crc32c_finish(crc32c_update(body_crc_, ByteView(header_, 20)));
   const auto stored = load_host<std::uint32_t>(header_ + 20);
   if (crc != stored) {
-    corrupt(record_start_,
-            "incorrect record checksum " + hex32(stored) + " (computed " + hex32(crc) + ")");
+    corrupt(record_start_, "incorrect record checksum " + format_hex(stored, 8) + " (computed " +
+                               format_hex(crc, 8) + ")");
     return;
   }
   ++records_;

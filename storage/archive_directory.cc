@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "protocol/error.h"
+#include "protocol/wal_file_names.h"
 #include "storage/file_util.h"
 
 namespace walstream::storage {
@@ -30,8 +31,9 @@ int remove_interrupted_compressions(const fs::path& dir) {
   int removed = 0;
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (name.size() <= 8 || !name.ends_with(".zst.tmp")) continue;
+    const auto parsed =
+        protocol::parse_wal_file_name(it->path().filename().string(), protocol::kAnySegmentSize);
+    if (!parsed || parsed->kind != protocol::WalFileKind::kCompressionTemporary) continue;
     std::error_code remove_ec;
     fs::remove(it->path(), remove_ec);
     if (remove_ec) throw_io_error("remove file", it->path(), remove_ec.value());

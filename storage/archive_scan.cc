@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "protocol/error.h"
+#include "protocol/wal_file_names.h"
 #include "protocol/wal_page.h"
 #include "storage/file_util.h"
 #include "storage/zstd_file.h"
@@ -22,9 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using protocol::SegmentNo;
 using protocol::TimelineId;
-
-constexpr std::size_t kSegmentNameLength = 24;
-constexpr std::string_view kHistorySuffix = ".history";
+using protocol::WalFileKind;
 
 // Sort rank at equal (segno, timeline): complete first, then compressed
 // (same contents), then the partial that is still being written.
@@ -40,18 +39,19 @@ int state_rank(SegmentState state) {
   return 3;
 }
 
-bool is_upper_hex(std::string_view text) {
-  return std::all_of(text.begin(), text.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); });
-}
-
-std::optional<TimelineId> parse_history_name(std::string_view name) {
-  if (name.size() != 8 + kHistorySuffix.size() || !name.ends_with(kHistorySuffix)) {
-    return std::nullopt;
+// The state of a segment file; nullopt for the other kinds of names
+// (.zst.tmp, .history.tmp: leftovers of an interrupted step).
+std::optional<SegmentState> segment_state(WalFileKind kind) {
+  switch (kind) {
+    case WalFileKind::kSegment:
+      return SegmentState::kComplete;
+    case WalFileKind::kPartialSegment:
+      return SegmentState::kPartial;
+    case WalFileKind::kCompressedSegment:
+      return SegmentState::kCompressed;
+    default:
+      return std::nullopt;
   }
-  std::string_view hex = name.substr(0, 8);
-  if (!is_upper_hex(hex)) return std::nullopt;
-  return static_cast<TimelineId>(std::stoul(std::string(hex), nullptr, 16));
 }
 
 [[noreturn]] void throw_invalid_segment(const std::string& name, const std::string& reason) {
@@ -119,26 +119,15 @@ ArchiveContents scan_archive(const fs::path& dir, std::uint64_t segment_size) {
     std::error_code type_ec;
     if (!it->is_regular_file(type_ec)) continue;
 
-    if (auto tli = parse_history_name(name)) {
-      contents.history_files.push_back(*tli);
+    const auto parsed = protocol::parse_wal_file_name(name, segment_size);
+    if (!parsed) continue;
+    if (parsed->kind == WalFileKind::kHistory) {
+      contents.history_files.push_back(parsed->timeline);
       continue;
     }
-    if (name.size() < kSegmentNameLength) continue;
-    auto parsed =
-        protocol::parse_wal_segment_file_name(std::string_view(name).substr(0, 24), segment_size);
-    if (!parsed) continue;
-    std::string_view suffix = std::string_view(name).substr(kSegmentNameLength);
-    SegmentState state;
-    if (suffix.empty()) {
-      state = SegmentState::kComplete;
-    } else if (suffix == ".partial") {
-      state = SegmentState::kPartial;
-    } else if (suffix == ".zst") {
-      state = SegmentState::kCompressed;
-    } else {
-      continue;  // .zst.tmp, *.tmp and the like: leftovers of an interrupted step
-    }
-    contents.segments.push_back(ArchivedSegment{name, parsed->timeline, parsed->segno, state});
+    const auto state = segment_state(parsed->kind);
+    if (!state) continue;
+    contents.segments.push_back(ArchivedSegment{name, parsed->timeline, parsed->segno, *state});
   }
   if (ec) throw_io_error("read directory", dir, ec.value());
 

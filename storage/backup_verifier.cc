@@ -15,7 +15,9 @@
 #include "protocol/backup_manifest.h"
 #include "protocol/crc32c.h"
 #include "protocol/error.h"
+#include "protocol/hex.h"
 #include "protocol/lsn.h"
+#include "protocol/wal_file_names.h"
 #include "protocol/wal_page.h"
 #include "protocol/wal_reader.h"
 #include "storage/file_util.h"
@@ -296,7 +298,7 @@ class Verifier {
     std::vector<std::string> names;
     for (fs::directory_iterator it(root_ / "pg_wal", ec), end; !ec && it != end; it.increment(ec)) {
       const std::string name = it->path().filename().string();
-      if (name.size() == 24 && protocol::parse_wal_segment_file_name(name, 16 * 1024 * 1024) &&
+      if (protocol::parse_wal_segment_file_name(name, protocol::kAnySegmentSize) &&
           it->is_regular_file(ec)) {
         names.push_back(name);
       }
@@ -357,8 +359,10 @@ class Verifier {
       std::string trouble;
       if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
         std::error_code ec;
-        trouble = fs::exists(root_ / "pg_wal" / (name + ".partial"), ec)
-                      ? "is only present as \"pg_wal/" + name + ".partial\""
+        const std::string partial = protocol::wal_file_name(
+            {protocol::WalFileKind::kPartialSegment, range.timeline, segno}, *segment_size);
+        trouble = fs::exists(root_ / "pg_wal" / partial, ec)
+                      ? "is only present as \"pg_wal/" + partial + "\""
                       : "is missing";
       } else if (static_cast<std::uint64_t>(st.st_size) != *segment_size) {
         trouble = "has " + std::to_string(st.st_size) + " bytes, expected " +

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <vector>
 
+#include "protocol/wal_file_names.h"
 #include "storage/file_util.h"
 
 namespace walstream::storage {
@@ -23,7 +24,7 @@ fs::path create_wal_directories(const fs::path& data_dir, TargetDirectory* waldi
   } else {
     dirs.push_back(wal_dir);
   }
-  dirs.push_back(wal_dir / "archive_status");
+  dirs.push_back(wal_dir / protocol::kArchiveStatusDirectory);
   for (const auto& dir : dirs) {
     if (::mkdir(dir.c_str(), mode) != 0) throw_io_error("create directory", dir, errno);
     // mkdir applies the umask; the server's data_directory_mode is what counts.

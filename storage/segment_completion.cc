@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "protocol/error.h"
+#include "protocol/wal_file_names.h"
 #include "storage/file_util.h"
 
 namespace walstream::storage {
@@ -85,7 +86,7 @@ void finalize_incomplete_segment(SegmentFile& file, const CompletionPolicy& poli
 }
 
 void mark_archived(const std::string& file_name, const CompletionPolicy& policy) {
-  const std::filesystem::path status_dir = policy.directory / "archive_status";
+  const std::filesystem::path status_dir = policy.directory / protocol::kArchiveStatusDirectory;
   const mode_t dir_mode = directory_mode_for(policy.file_mode);
   if (::mkdir(status_dir.c_str(), dir_mode) == 0) {
     if (::chmod(status_dir.c_str(), dir_mode) != 0) {
@@ -95,7 +96,8 @@ void mark_archived(const std::string& file_name, const CompletionPolicy& policy)
   } else if (errno != EEXIST) {
     throw_io_error("create directory", status_dir, errno);
   }
-  write_file(status_dir / (file_name + ".done"), "", policy.file_mode);
+  write_file(policy.directory / protocol::archive_done_marker_name(file_name), "",
+             policy.file_mode);
   if (policy.sync) fsync_directory(status_dir);
 }
 

@@ -11,6 +11,9 @@
 #include <vector>
 
 #include "protocol/error.h"
+#include "protocol/hex.h"
+#include "protocol/timeline_history.h"
+#include "protocol/wal_file_names.h"
 #include "protocol/wal_page.h"
 #include "storage/archive_scan.h"
 #include "storage/file_util.h"
@@ -23,6 +26,7 @@ namespace fs = std::filesystem;
 using protocol::Lsn;
 using protocol::SegmentNo;
 using protocol::TimelineId;
+using protocol::WalFileKind;
 using protocol::WalReader;
 using protocol::WalReaderState;
 
@@ -57,11 +61,10 @@ void feed_zstd(WalReader& reader, const fs::path& path, std::uint64_t skip) {
 // Timeline history files hold a line per timeline switch; far below this.
 constexpr std::uint64_t kMaxHistoryFileSize = 16 * 1024 * 1024;
 
-// A timeline of the history being followed and where it begins.
-struct TimelineSpan {
-  TimelineId timeline = 0;
-  Lsn begin;
-};
+bool is_segment_file(WalFileKind kind) {
+  return kind == WalFileKind::kSegment || kind == WalFileKind::kCompressedSegment ||
+         kind == WalFileKind::kPartialSegment;
+}
 
 // The first page's long header of a segment file, plain or compressed.
 std::optional<protocol::WalLongPageHeader> read_long_header(const fs::path& path, bool compressed) {
@@ -80,45 +83,6 @@ void feed_wal_file(WalReader& reader, const fs::path& path, bool compressed, std
   }
 }
 
-std::vector<TimelineSwitch> parse_timeline_history_content(const std::string& content) {
-  std::vector<TimelineSwitch> switches;
-  std::istringstream lines(content);
-  std::string line;
-  int number = 0;
-  while (std::getline(lines, line)) {
-    ++number;
-    const auto first = line.find_first_not_of(" \t\r");
-    if (first == std::string::npos || line[first] == '#') continue;
-    std::istringstream fields(line);
-    std::string timeline_text;
-    std::string lsn_text;
-    fields >> timeline_text >> lsn_text;
-    TimelineSwitch entry;
-    std::optional<Lsn> lsn = protocol::parse_lsn(lsn_text);
-    std::size_t used = 0;
-    unsigned long timeline = 0;
-    try {
-      timeline = std::stoul(timeline_text, &used, 10);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != timeline_text.size() || timeline == 0 || timeline > 0xFFFFFFFFul ||
-        !lsn) {
-      throw Error(ErrorKind::kIo, "invalid line " + std::to_string(number) +
-                                      " in timeline history: \"" + line + "\"");
-    }
-    entry.timeline = static_cast<TimelineId>(timeline);
-    entry.switch_point = *lsn;
-    if (!switches.empty() && (entry.timeline <= switches.back().timeline ||
-                              entry.switch_point < switches.back().switch_point)) {
-      throw Error(ErrorKind::kIo, "timeline history line " + std::to_string(number) +
-                                      " does not follow the line before it");
-    }
-    switches.push_back(entry);
-  }
-  return switches;
-}
-
 WalArchiveVerifyResult verify_wal_archive(const WalArchiveVerifyOptions& options) {
   WalArchiveVerifyResult result;
   const fs::path& dir = options.directory;
@@ -129,23 +93,24 @@ WalArchiveVerifyResult verify_wal_archive(const WalArchiveVerifyOptions& options
   }
 
   // The segment size and server version come from the first segment's long
-  // page header: both are needed before names can be turned into LSNs.
-  std::vector<std::string> names;
+  // page header: both are needed before names can be turned into LSNs, so
+  // names are read for any segment size here. By name, the oldest segment
+  // of the oldest timeline comes first.
+  std::map<std::string, WalFileKind> segment_files;
   for (const auto& entry : fs::directory_iterator(dir)) {
     std::string name = entry.path().filename().string();
-    if (name.size() >= 24 && entry.is_regular_file(ec) &&
-        (name.size() == 24 || name.ends_with(".zst") || name.ends_with(".partial")) &&
-        protocol::parse_wal_segment_file_name(name.substr(0, 24), 16 * 1024 * 1024)) {
-      names.push_back(std::move(name));
+    const auto parsed = protocol::parse_wal_file_name(name, protocol::kAnySegmentSize);
+    if (parsed && is_segment_file(parsed->kind) && entry.is_regular_file(ec)) {
+      segment_files.emplace(std::move(name), parsed->kind);
     }
   }
-  if (names.empty()) {
+  if (segment_files.empty()) {
     result.problems.push_back("the WAL archive \"" + dir.string() + "\" holds no WAL segment");
     return result;
   }
-  std::sort(names.begin(), names.end());
-  const std::string& first_name = names.front();
-  const auto header = read_long_header(dir / first_name, first_name.ends_with(".zst"));
+  const auto& [first_name, first_kind] = *segment_files.begin();
+  const auto header =
+      read_long_header(dir / first_name, first_kind == WalFileKind::kCompressedSegment);
   if (!header || !protocol::is_valid_wal_segment_size(header->segment_size)) {
     result.problems.push_back("\"" + first_name + "\" does not start with a valid WAL page header");
     return result;
@@ -153,9 +118,8 @@ WalArchiveVerifyResult verify_wal_archive(const WalArchiveVerifyOptions& options
   const std::uint64_t segment_size = header->segment_size;
   const auto major = protocol::server_major_for_xlog_page_magic(header->magic);
   if (!major) {
-    char magic[8];
-    std::snprintf(magic, sizeof magic, "%04X", header->magic);
-    result.problems.push_back("\"" + first_name + "\" has WAL page magic " + magic +
+    result.problems.push_back("\"" + first_name + "\" has WAL page magic " +
+                              protocol::format_hex(header->magic, 4) +
                               ", which is not that of a known PostgreSQL release (11 to 18)");
     return result;
   }
@@ -172,40 +136,28 @@ WalArchiveVerifyResult verify_wal_archive(const WalArchiveVerifyOptions& options
   // The history to follow: that of the newest timeline in the archive.
   TimelineId target = 0;
   for (const auto& segment : contents.segments) target = std::max(target, segment.timeline);
-  std::vector<TimelineSpan> spans;
+  // Without a history only the newest timeline can be followed; pages of
+  // older timelines may still begin its first segment.
+  protocol::TimelineHistory history{target, {}};
   const bool have_history =
       target > 1 && std::find(contents.history_files.begin(), contents.history_files.end(),
                               target) != contents.history_files.end();
   if (have_history) {
     const std::string history_name = protocol::timeline_history_file_name(target);
-    std::vector<TimelineSwitch> switches;
     try {
-      switches =
-          parse_timeline_history_content(read_whole_file(dir / history_name, kMaxHistoryFileSize));
+      history = protocol::parse_timeline_history_content(
+          read_whole_file(dir / history_name, kMaxHistoryFileSize), target);
     } catch (const Error& e) {
       result.problems.push_back("\"" + history_name + "\": " + e.what());
       return result;
     }
-    Lsn begin;
-    for (const auto& entry : switches) {
-      spans.push_back({entry.timeline, begin});
-      begin = entry.switch_point;
-    }
-    spans.push_back({target, begin});
-  } else {
-    // Without a history only the newest timeline can be followed; pages of
-    // older timelines may still begin its first segment.
-    spans.push_back({target, Lsn{}});
   }
-  // The timeline whose file holds segment `segno`: the newest one that has
-  // begun by the end of that segment (its first segment holds the parent's
-  // WAL up to the switch, then its own).
+  // The timeline whose file holds segment `segno`: the one that holds its
+  // last byte (a timeline's first segment holds the parent's WAL up to the
+  // switch, then its own).
   auto timeline_of = [&](SegmentNo segno) {
-    TimelineId timeline = spans.front().timeline;
-    for (const auto& span : spans) {
-      if (protocol::segment_number(span.begin, segment_size) <= segno) timeline = span.timeline;
-    }
-    return timeline;
+    return history.timeline_at(
+        Lsn{protocol::segment_start_lsn(segno, segment_size).value + segment_size - 1});
   };
 
   // The files on that path, by segment number.
@@ -243,7 +195,10 @@ WalArchiveVerifyResult verify_wal_archive(const WalArchiveVerifyOptions& options
                    : protocol::segment_start_lsn(first, segment_size);
   reader_options.system_id = contents.system_id;
   if (have_history) {
-    for (const auto& span : spans) reader_options.allowed_timelines.push_back(span.timeline);
+    for (const auto& entry : history.switches) {
+      reader_options.allowed_timelines.push_back(entry.ended_timeline);
+    }
+    reader_options.allowed_timelines.push_back(target);
   }
   if (options.to) reader_options.stop_at = *options.to;
   WalReader reader(reader_options);
@@ -272,7 +227,12 @@ WalArchiveVerifyResult verify_wal_archive(const WalArchiveVerifyOptions& options
       const std::string name = protocol::wal_segment_file_name(timeline, segno, segment_size);
       result.problems.push_back(
           "WAL segment \"" + name + "\" is missing from the archive" +
-          (partial.count(segno) ? " (only \"" + name + ".partial\" is there)" : std::string()) +
+          (partial.count(segno)
+               ? " (only \"" +
+                     protocol::wal_file_name({WalFileKind::kPartialSegment, timeline, segno},
+                                             segment_size) +
+                     "\" is there)"
+               : std::string()) +
           "; WAL was verified up to " + protocol::to_string(reader.end_of_valid_wal()));
       return result;
     }

@@ -1,8 +1,9 @@
 // `walstream verify --wal ARCHIVE`: reads a WAL archive (walstream receive's
 // or pg_receivewal's layout) in LSN order, following timelines through the
-// .history files, and checks that no segment is missing and that every
-// page and record is valid (protocol::WalReader). Also the helper that feeds
-// one WAL file into a reader, shared with the backup verifier.
+// .history files (protocol/timeline_history.h), and checks that no segment
+// is missing and that every page and record is valid (protocol::WalReader).
+// Also the helper that feeds one WAL file into a reader, shared with the
+// backup verifier.
 #pragma once
 
 #include <cstdint>
@@ -21,16 +22,6 @@ namespace walstream::storage {
 // stops. Throws walstream::Error (kIo) on read or decompression errors.
 void feed_wal_file(protocol::WalReader& reader, const std::filesystem::path& path, bool compressed,
                    std::uint64_t offset = 0);
-
-// One line of a timeline history file: `timeline` ended at `switch_point`.
-struct TimelineSwitch {
-  protocol::TimelineId timeline = 0;
-  protocol::Lsn switch_point;
-};
-// Parses "parentTLI<TAB>switchpoint<TAB>reason" lines (blank lines and '#'
-// comments skipped). Throws walstream::Error (kIo) on a malformed line or
-// timelines or switch points that do not increase.
-std::vector<TimelineSwitch> parse_timeline_history_content(const std::string& content);
 
 struct WalArchiveVerifyOptions {
   std::filesystem::path directory;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <utility>
 
+#include "protocol/wal_file_names.h"
 #include "storage/file_util.h"
 
 namespace walstream::storage {
@@ -61,7 +62,10 @@ void WalArchiveWriter::close_segment() { writer_->release_segment(); }
 
 void WalArchiveWriter::store_history(const protocol::TimelineHistoryFile& history) {
   const std::filesystem::path final_path = options_.directory / history.file_name;
-  const std::filesystem::path temp_path = options_.directory / (history.file_name + ".tmp");
+  const std::filesystem::path temp_path =
+      options_.directory /
+      protocol::wal_file_name(
+          {protocol::WalFileKind::kHistoryTemporary, history.history.timeline, 0}, 0);
   write_file(temp_path, history.content, options_.file_mode);
   if (options_.durability == WalDurability::kSynced) {
     durable_rename(temp_path, final_path);

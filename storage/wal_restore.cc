@@ -9,7 +9,8 @@
 #include <vector>
 
 #include "protocol/error.h"
-#include "protocol/lsn.h"
+#include "protocol/quote_untrusted.h"
+#include "protocol/wal_file_names.h"
 #include "storage/file_util.h"
 #include "storage/zstd_file.h"
 
@@ -21,9 +22,6 @@ namespace fs = std::filesystem;
 
 constexpr std::string_view kTempSuffix = ".walstream-tmp";
 constexpr std::size_t kCopyChunk = 1024 * 1024;
-// The smallest segment size has the most segments per xlogid, so every
-// segment name of any size parses with it.
-constexpr std::uint64_t kMinSegmentSize = 1024 * 1024;
 
 // True if `path` exists as a regular file (following symlinks).
 bool is_file(const fs::path& path) {
@@ -73,13 +71,16 @@ void copy_contents(const fs::path& source, const fs::path& destination) {
 
 RestoreOutcome restore_wal_file(const fs::path& archive, const std::string& file_name,
                                 const fs::path& destination) {
-  if (file_name.empty() || file_name.find('/') != std::string::npos || file_name[0] == '.' ||
-      file_name.find('\0') != std::string::npos) {
-    throw Error(ErrorKind::kUsage, "invalid WAL file name \"" + file_name + "\"",
+  // The server asks for segments and timeline histories only; anything else
+  // (a path, %p instead of %f) is a mistake in restore_command.
+  const auto requested = protocol::parse_wal_file_name(file_name, protocol::kAnySegmentSize);
+  if (!requested || (requested->kind != protocol::WalFileKind::kSegment &&
+                     requested->kind != protocol::WalFileKind::kHistory)) {
+    throw Error(ErrorKind::kUsage, "invalid WAL file name " + protocol::quote_untrusted(file_name),
                 "pass the %f placeholder of restore_command, e.g. 000000010000000000000003");
   }
   const fs::path plain = archive / file_name;
-  const fs::path compressed = archive / (file_name + ".zst");
+  const fs::path compressed = archive / protocol::compressed_file_name(file_name);
   // Written under a temporary name and renamed: the server must never see a
   // partially restored file under the name it asked for.
   fs::path temporary = destination;
@@ -90,7 +91,7 @@ RestoreOutcome restore_wal_file(const fs::path& archive, const std::string& file
       copy_contents(plain, temporary);
     } else if (is_file(compressed)) {
       std::optional<std::uint64_t> expected;
-      if (protocol::parse_wal_segment_file_name(file_name, kMinSegmentSize)) {
+      if (requested->kind == protocol::WalFileKind::kSegment) {
         // A segment's size is known to the frame (walstream records it).
         expected = zstd_content_size(compressed);
         if (!expected) {

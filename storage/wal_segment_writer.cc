@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "protocol/error.h"
+#include "protocol/wal_file_names.h"
 #include "storage/file_util.h"
 
 namespace walstream::storage {
@@ -133,7 +134,9 @@ void WalSegmentWriter::open_segment(protocol::TimelineId timeline, protocol::Seg
   auto file = std::make_shared<SegmentFile>();
   file->name = protocol::wal_segment_file_name(timeline, segno, segment_size);
   file->final_path = options_.directory / file->name;
-  file->partial_path = options_.directory / (file->name + ".partial");
+  file->partial_path = options_.directory /
+                       protocol::wal_file_name(
+                           {protocol::WalFileKind::kPartialSegment, timeline, segno}, segment_size);
   file->timeline = timeline;
   file->segno = segno;
   const fs::path& path = file->partial_path;

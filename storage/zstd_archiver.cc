@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "protocol/error.h"
+#include "protocol/wal_file_names.h"
 #include "storage/file_util.h"
 
 namespace walstream::storage {
@@ -58,8 +59,8 @@ std::size_t check_compress(std::size_t rc, const fs::path& path) {
 
 void compress_segment_file(const fs::path& dir, const std::string& name, int level) {
   const fs::path source = dir / name;
-  const fs::path target = dir / (name + ".zst");
-  const fs::path tmp = dir / (name + ".zst.tmp");
+  const fs::path target = dir / protocol::compressed_file_name(name);
+  const fs::path tmp = dir / protocol::compression_temporary_file_name(name);
 
   UniqueFd in = open_or_throw(source, O_RDONLY);
   struct stat st {};

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "protocol/error.h"
+#include "protocol/wal_file_names.h"
 #include "storage/backup_extractor.h"
 #include "storage/clone_layout.h"
 #include "storage/file_util.h"

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "protocol/error.h"
+#include "protocol/wal_file_names.h"
 #include "storage/zstd_archiver.h"
 #include "tests/support/temp_dir.h"
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "protocol/error.h"
+#include "protocol/hex.h"
 
 using namespace walstream;
 using namespace walstream::protocol;

@@ -6,8 +6,6 @@
 #include <optional>
 #include <string>
 
-#include "protocol/error.h"
-
 using namespace walstream::protocol;
 
 namespace {
@@ -122,79 +120,6 @@ TEST(SegmentArithmeticTest, NumberOffsetStart) {
   EXPECT_EQ(segment_start_lsn(3, k16MiB), Lsn{0x3000000});
   EXPECT_EQ(segment_number(lsn, kGiB), 0u);
   EXPECT_EQ(segment_number(lsn, kMiB), 0x30u);
-}
-
-struct SegmentNameCase {
-  TimelineId tli;
-  SegmentNo segno;
-  std::uint64_t segment_size;
-  const char* name;
-};
-
-class WalSegmentNameTest : public testing::TestWithParam<SegmentNameCase> {};
-
-TEST_P(WalSegmentNameTest, FormatsAndParses) {
-  const auto& c = GetParam();
-  EXPECT_EQ(wal_segment_file_name(c.tli, c.segno, c.segment_size), c.name);
-  const auto parsed = parse_wal_segment_file_name(c.name, c.segment_size);
-  ASSERT_TRUE(parsed.has_value()) << c.name;
-  EXPECT_EQ(parsed->timeline, c.tli);
-  EXPECT_EQ(parsed->segno, c.segno);
-}
-
-INSTANTIATE_TEST_SUITE_P(Cases, WalSegmentNameTest,
-                         testing::Values(
-                             // 16 MiB: 256 segments per xlogid.
-                             SegmentNameCase{1, segment_number(Lsn{0x3000000}, k16MiB), k16MiB,
-                                             "000000010000000000000003"},
-                             SegmentNameCase{1, 0x1FF, k16MiB, "0000000100000001000000FF"},
-                             SegmentNameCase{1, 0x100, k16MiB, "000000010000000100000000"},
-                             SegmentNameCase{2, segment_number(Lsn{0x16B374D848}, k16MiB), k16MiB,
-                                             "0000000200000016000000B3"},
-                             // 1 GiB: 4 segments per xlogid.
-                             SegmentNameCase{1, 0, kGiB, "000000010000000000000000"},
-                             SegmentNameCase{1, 3, kGiB, "000000010000000000000003"},
-                             SegmentNameCase{1, 5, kGiB, "000000010000000100000001"},
-                             SegmentNameCase{1, segment_number(Lsn{0x16B374D848}, kGiB), kGiB,
-                                             "000000010000001600000002"},
-                             // 1 MiB: 4096 segments per xlogid.
-                             SegmentNameCase{1, 0x1FF, kMiB, "0000000100000000000001FF"},
-                             SegmentNameCase{1, 0x1000, kMiB, "000000010000000100000000"},
-                             SegmentNameCase{0xA, 0x1FFF, kMiB, "0000000A0000000100000FFF"},
-                             SegmentNameCase{0xFFFFFFFF, 0xFFFFFFFFull * 256 + 0xFF, k16MiB,
-                                             "FFFFFFFFFFFFFFFF000000FF"}));
-
-TEST(WalSegmentNameTest, RejectsMalformedNames) {
-  for (const char* name : {
-           "",
-           "00000001000000000000003",           // 23 characters
-           "0000000100000000000000030",         // 25 characters
-           "000000010000000000000003.partial",  // suffix
-           "00000001000000000000000a",          // lower case
-           "00000001000000000000000G",
-           "0000000100000000 0000003",
-       }) {
-    EXPECT_FALSE(parse_wal_segment_file_name(name, k16MiB).has_value()) << name;
-  }
-}
-
-TEST(WalSegmentNameTest, RejectsLowPartBeyondSegmentsPerId) {
-  // 16 MiB has 256 segments per xlogid, so 0x100 is never a valid low part.
-  EXPECT_FALSE(parse_wal_segment_file_name("000000010000000000000100", k16MiB).has_value());
-  EXPECT_TRUE(parse_wal_segment_file_name("000000010000000000000100", kMiB).has_value());
-  EXPECT_FALSE(parse_wal_segment_file_name("000000010000000000000004", kGiB).has_value());
-}
-
-TEST(WalSegmentNameTest, InvalidSegmentSize) {
-  EXPECT_FALSE(parse_wal_segment_file_name("000000010000000000000003", 0).has_value());
-  EXPECT_THROW(wal_segment_file_name(1, 3, 0), walstream::Error);
-  EXPECT_THROW(wal_segment_file_name(1, 3, 3 * kMiB), walstream::Error);
-}
-
-TEST(TimelineHistoryTest, FileName) {
-  EXPECT_EQ(timeline_history_file_name(2), "00000002.history");
-  EXPECT_EQ(timeline_history_file_name(0x1A), "0000001A.history");
-  EXPECT_EQ(timeline_history_file_name(0xFFFFFFFF), "FFFFFFFF.history");
 }
 
 }  // namespace

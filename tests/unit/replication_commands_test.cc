@@ -174,6 +174,21 @@ TEST(TimelineSwitchTest, Parses) {
       parse_timeline_switch(result({"next_tli", "next_tli_startpos"}, {{"2", "0/5000A0"}}));
   EXPECT_EQ(next.next_timeline, 2u);
   EXPECT_EQ(next.next_timeline_start, Lsn{0x5000A0});
+  EXPECT_EQ(next.ended_timeline, 0u);  // not in the result set
+}
+
+TEST(TimelineSwitchTest, WithTheStreamedTimeline) {
+  const std::vector<std::string> cols = {"next_tli", "next_tli_startpos"};
+  const auto next = parse_timeline_switch(result(cols, {{"3", "0/5000A0"}}), 2);
+  EXPECT_EQ(next, (TimelineSwitch{2, 3, Lsn{0x5000A0}, ""}));
+  for (TimelineId streamed : {3U, 4U}) {
+    try {
+      parse_timeline_switch(result(cols, {{"3", "0/5000A0"}}), streamed);
+      ADD_FAILURE() << "no error after timeline " << streamed;
+    } catch (const walstream::Error& e) {
+      EXPECT_THAT(e.what(), HasSubstr("not after timeline " + std::to_string(streamed)));
+    }
+  }
 }
 
 TEST(TimelineSwitchTest, RejectsMalformed) {
@@ -399,6 +414,27 @@ TEST(TimelineHistoryTest, CommandAndResult) {
       2);
   EXPECT_EQ(file.file_name, "00000002.history");
   EXPECT_EQ(file.content, "1\t0/3000000\tno recovery target\n");
+  EXPECT_EQ(file.history.timeline, 2U);
+  ASSERT_EQ(file.history.switches.size(), 1U);
+  EXPECT_EQ(file.history.switches[0], (TimelineSwitch{1, 2, Lsn{0x3000000}, "no recovery target"}));
+}
+
+TEST(TimelineHistoryTest, RejectsContentThatIsNotAHistoryOfThatTimeline) {
+  for (const char* content :
+       {"", "garbage", "<html>\n<body>not found</body>\n",
+        "1\t0/3000000\tok\n2\t0/2000000\tgoes back\n", "3\t0/3000000\tnot below 3\n",
+        "1\t0/3000000\tok\n1\t0/4000000\tx\n"}) {
+    try {
+      parse_timeline_history(result({"filename", "content"}, {{"00000003.history", content}}), 3);
+      ADD_FAILURE() << "no error for " << content;
+    } catch (const walstream::Error& e) {
+      const std::string message = e.what();
+      EXPECT_EQ(e.kind(), walstream::ErrorKind::kProtocol);
+      EXPECT_THAT(message, HasSubstr("TIMELINE_HISTORY 3: invalid timeline history of timeline 3"));
+      EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+      EXPECT_THAT(e.hint(), HasSubstr("00000003.history"));
+    }
+  }
 }
 
 TEST(TimelineHistoryTest, RejectsUnexpectedName) {

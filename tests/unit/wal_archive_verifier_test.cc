@@ -8,6 +8,7 @@
 
 #include "protocol/error.h"
 #include "protocol/lsn.h"
+#include "protocol/wal_file_names.h"
 #include "storage/zstd_archiver.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wal_builder.h"
@@ -138,6 +139,24 @@ TEST_F(ArchiveFixture, FromAndTo) {
   EXPECT_FALSE(beyond.problems.empty());
 }
 
+TEST_F(ArchiveFixture, AHistoryThatIsNotAHistoryIsAProblem) {
+  struct Case {
+    const char* content;
+    const char* problem;
+  };
+  for (const Case c :
+       {Case{"", "no switch is listed"}, Case{"<html>not found</html>\n", "line 1 is not"},
+        Case{"2\t0/3000000\tnot below 2\n", "not below 2"}}) {
+    std::ofstream(dir_.path() / "00000002.history", std::ios::trunc) << c.content;
+    const auto result = verify();
+    ASSERT_EQ(result.problems.size(), 1U) << c.content;
+    EXPECT_NE(result.problems[0].find("\"00000002.history\": invalid timeline history"),
+              std::string::npos)
+        << result.problems[0];
+    EXPECT_NE(result.problems[0].find(c.problem), std::string::npos) << result.problems[0];
+  }
+}
+
 TEST_F(ArchiveFixture, WithoutHistoryOnlyTheNewestTimelineIsFollowed) {
   std::filesystem::remove(dir_.path() / "00000002.history");
   const auto result = verify();
@@ -145,16 +164,30 @@ TEST_F(ArchiveFixture, WithoutHistoryOnlyTheNewestTimelineIsFollowed) {
   EXPECT_EQ(result.from, Lsn{3 * kSegmentSize});
 }
 
-TEST(TimelineHistoryTest, ParsesLinesAndRejectsNonsense) {
-  const auto switches = storage::parse_timeline_history_content(
-      "1\t0/3000158\tno recovery target specified\n\n# comment\n2\t0/5000000\tbefore 2000-01-01\n");
-  ASSERT_EQ(switches.size(), 2U);
-  EXPECT_EQ(switches[0].timeline, 1U);
-  EXPECT_EQ(switches[0].switch_point, Lsn{0x3000158});
-  EXPECT_EQ(switches[1].timeline, 2U);
-  EXPECT_THROW(storage::parse_timeline_history_content("x\t0/1\n"), Error);
-  EXPECT_THROW(storage::parse_timeline_history_content("1\tnot-an-lsn\n"), Error);
-  EXPECT_THROW(storage::parse_timeline_history_content("2\t0/5\n1\t0/6\n"), Error);
+// With 1 MiB segments names run up to ...00000FFF in each xlogid, beyond
+// the ...000000FF that 16 MiB segments end at; they are segments all the same.
+TEST(WalArchiveSegmentNamesTest, SegmentNumbersOfOneMiBSegments) {
+  for (const protocol::SegmentNo first :
+       {protocol::SegmentNo{0x10}, protocol::SegmentNo{0x100}, protocol::SegmentNo{0xFFE}}) {
+    TempDir dir{"wal-archive-verifier"};
+    WalBuilder builder(protocol::segment_start_lsn(first, kSegmentSize));
+    std::uint64_t records = 0;
+    while (builder.end().value < builder.start().value + kSegmentSize + 200 * 1024) {
+      builder.add_record(100 + records * 37 % 5000);
+      ++records;
+    }
+    std::vector<std::byte> bytes = builder.bytes();
+    bytes.resize(2 * kSegmentSize);
+    write_bytes(dir.path() / name(1, first), bytes.data(), kSegmentSize);
+    write_bytes(dir.path() / (name(1, first + 1) + ".partial"), bytes.data() + kSegmentSize,
+                kSegmentSize);
+
+    const auto result = storage::verify_wal_archive({dir.path(), {}, {}});
+    EXPECT_TRUE(result.problems.empty()) << name(1, first) << ": " << result.problems.front();
+    EXPECT_EQ(result.from, builder.start()) << name(1, first);
+    EXPECT_EQ(result.to, builder.end()) << name(1, first);
+    EXPECT_EQ(result.records, records) << name(1, first);
+  }
 }
 
 }  // namespace

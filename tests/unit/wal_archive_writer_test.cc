@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "protocol/error.h"
+#include "protocol/timeline_history.h"
 #include "storage/zstd_file.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wal_builder.h"
@@ -43,6 +44,15 @@ std::string patterned(std::size_t size, unsigned seed) {
   std::mt19937 rng(seed);
   for (char& c : s) c = static_cast<char>(rng() & 0xff);
   return s;
+}
+
+// What TIMELINE_HISTORY 2 answers when timeline 2 began at 0/3000000.
+protocol::TimelineHistoryFile history_of_timeline_2() {
+  protocol::TimelineHistoryFile file;
+  file.file_name = "00000002.history";
+  file.content = "1\t0/3000000\tno recovery target specified\n";
+  file.history = protocol::parse_timeline_history_content(file.content, 2);
+  return file;
 }
 
 class WalArchiveWriterTest : public ::testing::Test {
@@ -178,7 +188,7 @@ TEST_F(WalArchiveWriterTest, ACloneEndingOnASegmentBoundaryLeavesNothingOpen) {
 
 TEST_F(WalArchiveWriterTest, AHistoryFileIsStoredUnderItsNameWithoutATemporaryLeft) {
   WalArchiveWriter writer(archive_options());
-  writer.store_history({"00000002.history", "1\t0/3000000\tno recovery target specified\n"});
+  writer.store_history(history_of_timeline_2());
   EXPECT_EQ(read_file(path("00000002.history")), "1\t0/3000000\tno recovery target specified\n");
   EXPECT_FALSE(fs::exists(path("00000002.history.tmp")));
   EXPECT_FALSE(fs::exists(path("archive_status")));
@@ -186,7 +196,7 @@ TEST_F(WalArchiveWriterTest, AHistoryFileIsStoredUnderItsNameWithoutATemporaryLe
 
 TEST_F(WalArchiveWriterTest, ACloneMarksAHistoryFileDone) {
   WalArchiveWriter writer(clone_options());
-  writer.store_history({"00000002.history", "1\t0/3000000\tno recovery target specified\n"});
+  writer.store_history(history_of_timeline_2());
   EXPECT_TRUE(fs::exists(path("00000002.history")));
   EXPECT_TRUE(fs::exists(path("archive_status/00000002.history.done")));
   EXPECT_EQ(mode_of(path("00000002.history")), 0640u);

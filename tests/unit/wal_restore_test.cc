@@ -112,8 +112,25 @@ TEST_F(WalRestoreTest, MissingFileIsNotFound) {
 
 TEST_F(WalRestoreTest, BadNamesAreRejected) {
   put(kName, "x");
-  const std::vector<std::string> names = {"",   "../archive/" + kName, "sub/" + kName, ".hidden",
-                                          "..", std::string("a\0b", 3)};
+  put("README", "x");
+  put(kName + ".partial", "x");
+  put("00000002.history.tmp", "x");
+  // The server asks for segments and timeline histories only: a name that is
+  // neither is a wrong restore_command, even where such a file exists.
+  const std::vector<std::string> names = {"",
+                                          "../archive/" + kName,
+                                          "sub/" + kName,
+                                          ".hidden",
+                                          "..",
+                                          std::string("a\0b", 3),
+                                          "README",
+                                          "RECOVERYXLOG",
+                                          kName + ".partial",
+                                          kName + ".zst",
+                                          "00000002.history.tmp",
+                                          "00000001000000000000000a",
+                                          "0000000100000000000000003",
+                                          "000000010000000000000003.00000028.backup"};
   for (const std::string& name : names) {
     try {
       restore_wal_file(archive(), name, destination());
@@ -123,6 +140,16 @@ TEST_F(WalRestoreTest, BadNamesAreRejected) {
     }
   }
   EXPECT_FALSE(fs::exists(destination()));
+}
+
+TEST_F(WalRestoreTest, SegmentNamesOfEverySegmentSizeAreServed) {
+  // 0xFFF is a segment of one xlogid only with 1 MiB segments.
+  const std::string name = "000000010000000000000FFF";
+  const std::string segment = test_support::half_random(kSegSize, 7);
+  put(name, segment);
+  compress_segment_file(archive(), name, 1);
+  EXPECT_EQ(restore_wal_file(archive(), name, destination()), RestoreOutcome::kRestored);
+  EXPECT_EQ(read_file(destination()), segment);
 }
 
 TEST_F(WalRestoreTest, CorruptCompressedSegmentLeavesNoDestination) {

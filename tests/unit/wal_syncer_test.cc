@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "protocol/error.h"
+#include "protocol/wal_file_names.h"
 #include "tests/support/temp_dir.h"
 
 namespace walstream::storage {
