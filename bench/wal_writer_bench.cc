@@ -59,7 +59,7 @@ void BM_WalSegmentWriterWrite(benchmark::State& state) {
       state.ResumeTiming();
     }
   }
-  writer.finish(WalArchiveWriter::LastSegment::kKeepPartial);
+  writer.finish();
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
                           static_cast<std::int64_t>(message_size));
 

@@ -58,7 +58,13 @@ void WalArchiveWriter::request_sync(protocol::StreamPosition upto) {
   syncer_->sync(writer_->current_segment(), upto);
 }
 
-void WalArchiveWriter::close_segment() { writer_->release_segment(); }
+void WalArchiveWriter::close_segment() {
+  SegmentFilePtr open = writer_->release_segment();
+  if (open && options_.incomplete_segments == IncompleteSegments::kFinalName) {
+    syncer_->drain();  // the jobs that still use the file come first
+    finalize_incomplete_segment(*open, completion_);
+  }
+}
 
 void WalArchiveWriter::store_history(const protocol::TimelineHistoryFile& history) {
   const std::filesystem::path final_path = options_.directory / history.file_name;
@@ -79,13 +85,15 @@ void WalArchiveWriter::compress_existing(const std::string& segment_name) {
   if (archiver_) archiver_->enqueue(segment_name);
 }
 
-void WalArchiveWriter::finish(LastSegment last) {
+void WalArchiveWriter::finish() {
   SegmentFilePtr open = writer_->release_segment();
   if (open && options_.durability == WalDurability::kSynced) {
     syncer_->sync(open, writer_->position());
   }
   syncer_->drain();
-  if (open && last == LastSegment::kFinalName) finalize_incomplete_segment(*open, completion_);
+  if (open && options_.incomplete_segments == IncompleteSegments::kFinalName) {
+    finalize_incomplete_segment(*open, completion_);
+  }
   if (options_.durability == WalDurability::kSynced) fsync_directory(options_.directory);
   if (archiver_) archiver_->drain();
 }

@@ -33,6 +33,12 @@
 
 namespace walstream::storage {
 
+// What an incomplete segment is called when the stream lets go of it.
+enum class IncompleteSegments {
+  kKeepPartial,  // NAME.partial: an archive, which a later run continues
+  kFinalName,    // NAME: a clone's pg_wal, where recovery (and pg_verifybackup) read it
+};
+
 enum class WalDurability {
   kSynced,    // fdatasync on request and at segment completion (receive)
   kDeferred,  // no fsync at all: the caller syncs the filesystem at the end (clone)
@@ -46,6 +52,7 @@ struct WalArchiveWriterOptions {
   // archive_status/NAME.done for full segments and history files (a clone's
   // pg_wal, like pg_basebackup).
   bool mark_done = false;
+  IncompleteSegments incomplete_segments = IncompleteSegments::kKeepPartial;
   // Page header rules every full segment is checked against before it gets
   // its final name; nullopt skips the check.
   std::optional<protocol::PageCheck> page_check;
@@ -71,8 +78,9 @@ class WalArchiveWriter {
   void write(protocol::StreamPosition start, std::span<const ByteView> pieces);
   // Everything written so far becomes durable; on_durable(upto) follows.
   void request_sync(protocol::StreamPosition upto);
-  // Lets go of the open segment: it keeps its .partial name (its pending
-  // sync, if any, still runs).
+  // Lets go of the open segment (a timeline ended, or the stream restarts
+  // at its start): it keeps its .partial name (its pending sync, if any,
+  // still runs), or gets its final name without .done in a clone.
   void close_segment();
   // Writes a timeline history file under its own name, atomically (a .tmp
   // file renamed) and durably unless durability is deferred.
@@ -81,13 +89,10 @@ class WalArchiveWriter {
   // uncompressed); no-op without compression.
   void compress_existing(const std::string& segment_name);
 
-  enum class LastSegment {
-    kKeepPartial,  // an archive: a later run continues it
-    kFinalName,    // a clone's pg_wal: the standby reads it under its name
-  };
-  // Makes everything written durable (unless deferred), waits for the
-  // background threads and rethrows their failure, if any.
-  void finish(LastSegment last);
+  // Makes everything written durable (unless deferred), lets go of the open
+  // segment as close_segment() does, waits for the background threads and
+  // rethrows their failure, if any.
+  void finish();
 
   protocol::StreamPosition position() const { return writer_->position(); }
 

@@ -14,6 +14,7 @@
 #include "storage/backup_extractor.h"
 #include "storage/clone_layout.h"
 #include "storage/file_util.h"
+#include "storage/standby_config.h"
 #include "storage/target_directory.h"
 #include "storage/wal_archive_writer.h"
 #include "walreceiver/background_task.h"
@@ -21,7 +22,6 @@
 #include "walreceiver/pg_connection.h"
 #include "walreceiver/server_facts.h"
 #include "walreceiver/slot_checks.h"
-#include "walreceiver/standby_config.h"
 #include "walreceiver/standby_conninfo_facts.h"
 #include "walreceiver/wal_stream_driver.h"
 
@@ -175,7 +175,6 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
     config.reconnect = false;
     WalStreamDriverOptions driver_options;
     driver_options.slot = slot_name;
-    driver_options.last_segment = storage::WalArchiveWriter::LastSegment::kFinalName;
     wal_stream.emplace(
         config, driver_options,
         [&wal_conn, &wal_identity](
@@ -192,6 +191,7 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
     storage_options.file_mode = modes.file;
     storage_options.durability = storage::WalDurability::kDeferred;
     storage_options.mark_done = true;
+    storage_options.incomplete_segments = storage::IncompleteSegments::kFinalName;
     protocol::PageCheck check;
     check.magic = protocol::xlog_page_magic_for_major(facts.version.major()).value_or(0);
     check.segment_size = facts.segment_size;
@@ -236,12 +236,12 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
   co_await wal_task.join();
 
   if (options.write_standby_config) {
-    StandbyConfigInput config;
+    storage::StandbyConfigInput config;
     config.server_version = facts.version;
     config.conninfo = gather_standby_conninfo_facts(*backup_conn, options.connection);
     if (options.slot) config.slot = options.slot;
     config.file_mode = modes.file;
-    write_standby_config(target.path(), config);
+    storage::write_standby_config(target.path(), config);
   }
   co_return summary;
 }

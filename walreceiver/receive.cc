@@ -48,7 +48,7 @@ class Receiver {
       : options_(options),
         abort_(abort),
         driver_(
-            stream_config(options), WalStreamDriverOptions{options.slot, {}},
+            stream_config(options), WalStreamDriverOptions{options.slot},
             [this](std::unique_ptr<PgConnection>& conn) { return connect(conn); }, abort,
             io.get_executor()) {}
 

@@ -182,7 +182,7 @@ asio::awaitable<std::optional<StreamEndReason>> WalStreamDriver::execute(StreamA
     connection_.reset();
     reconnect_at_ = StreamClock::now() + reconnect->delay;
   } else if (auto* finish = std::get_if<stream_action::Finish>(&action)) {
-    if (storage_ != nullptr) storage_->finish(options_.last_segment);
+    if (storage_ != nullptr) storage_->finish();
     const auto position = machine_.position();
     if (finish->reason == StreamEndReason::kStopRequested && position) {
       spdlog::info("stopped at {}: the received WAL is durable", protocol::to_string(*position));
@@ -194,7 +194,7 @@ asio::awaitable<std::optional<StreamEndReason>> WalStreamDriver::execute(StreamA
     // Keep what was received: make it durable, leave the segment .partial.
     if (storage_ != nullptr) {
       try {
-        storage_->finish(storage::WalArchiveWriter::LastSegment::kKeepPartial);
+        storage_->finish();
       } catch (const std::exception& also) {
         spdlog::warn("while stopping after an error: {}", also.what());
       }

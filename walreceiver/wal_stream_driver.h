@@ -36,9 +36,6 @@ namespace walstream::walreceiver {
 
 struct WalStreamDriverOptions {
   std::optional<std::string> slot;  // START_REPLICATION SLOT
-  // What the last segment becomes when the stream finishes.
-  storage::WalArchiveWriter::LastSegment last_segment =
-      storage::WalArchiveWriter::LastSegment::kKeepPartial;
 };
 
 class WalStreamDriver {

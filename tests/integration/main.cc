@@ -81,8 +81,15 @@ fs::path make_scratch_dir() {
   return pattern;
 }
 
+// The binary under test: the one built with these tests, or another build
+// named by WALSTREAM_TEST_BINARY (to run new tests against an older build).
+fs::path binary_under_test() {
+  const char* other = std::getenv("WALSTREAM_TEST_BINARY");
+  return other != nullptr && *other != '\0' ? fs::path(other) : fs::path(WALSTREAM_BINARY);
+}
+
 fs::path copy_binary(const fs::path& scratch) {
-  const fs::path source = WALSTREAM_BINARY;
+  const fs::path source = binary_under_test();
   const fs::path bin_dir = scratch / "bin";
   const fs::path target = bin_dir / "walstream";
   std::error_code error;

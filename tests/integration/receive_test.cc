@@ -599,9 +599,19 @@ std::string ReceiveArchiveTest::setup_error_;
 std::string ReceiveArchiveTest::end_lsn_;
 fs::path ReceiveArchiveTest::base_archive_;
 
+// A slot named with -S must exist, whatever the archive holds: a usage error
+// (exit 2) before anything is streamed, as for an empty archive.
 TEST_F(ReceiveArchiveTest, UnknownSlot) {
   const fs::path archive = copy_archive();
-  expect_refused(archive, "nosuch", "nosuch");
+  const auto before = snapshot(archive);
+  const CommandResult result = run_walstream(
+      receive_args(archive, primary(), {"-S", "nosuch", "-E", end_lsn_}), password_env(), 60s);
+  EXPECT_EQ(result.exit_code, 2) << result.describe();
+  const std::vector<std::string> lines = non_empty_lines(result.err);
+  ASSERT_EQ(lines.size(), 1U) << result.describe();
+  EXPECT_THAT(lines.front(), HasSubstr("replication slot \"nosuch\" does not exist"));
+  EXPECT_THAT(lines.front(), HasSubstr("walstream receive -S nosuch --create-slot"));
+  expect_nothing_lost(before, archive);
 }
 
 TEST_F(ReceiveArchiveTest, ArchiveWithHole) {
@@ -750,6 +760,38 @@ TEST_F(ReceiveArchiveTest, EndposAtSegmentBoundary) {
   for (const auto& file : list_archive(archive)) {
     EXPECT_LT(file.segno, segno_of(end)) << file.name << " is past the end position " << endpos;
   }
+}
+
+// Finding 4: a restart rewrites the .partial it continues in place. The WAL
+// it already held stays there until the same bytes are written over it, even
+// beyond where the new run stops (the old code truncated and zero-filled it
+// first).
+TEST_F(ReceiveArchiveTest, RestartKeepsTheWalItsPartialAlreadyHeld) {
+  primary().exec("CREATE TABLE IF NOT EXISTS filler (id bigserial, pad text)");
+  primary().exec("SELECT pg_switch_wal()");
+  std::string full;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    primary().exec("INSERT INTO filler (pad) SELECT repeat('w', 200) FROM generate_series(1, 400)");
+    full = flush_lsn(primary());
+    if (offset_in_segment(parse_lsn(full)) > 256 * 1024) break;
+  }
+  const std::uint64_t full_lsn = parse_lsn(full);
+  ASSERT_GT(offset_in_segment(full_lsn), 256U * 1024) << full;
+  const fs::path archive = copy_archive();
+  const CommandResult first = receive_to(archive, primary(), "base", full);
+  ASSERT_EQ(first.exit_code, 0) << first.describe();
+  const fs::path partial = archive / (segment_name(1, segno_of(full_lsn)) + ".partial");
+  ASSERT_TRUE(fs::exists(partial)) << describe_archive(archive);
+  const std::string held = read_file(partial).substr(0, offset_in_segment(full_lsn));
+
+  // Stop halfway through what the .partial holds.
+  const std::uint64_t middle = full_lsn - offset_in_segment(full_lsn) / 2;
+  const CommandResult second = receive_to(archive, primary(), "base", format_lsn(middle));
+  ASSERT_EQ(second.exit_code, 0) << second.describe();
+  const std::string after = read_file(partial).substr(0, offset_in_segment(full_lsn));
+  EXPECT_TRUE(after == held) << "the .partial lost WAL it held: " << first_difference(held, after);
+  expect_same_prefix(primary().data_dir() / "pg_wal" / segment_name(1, segno_of(full_lsn)), archive,
+                     full_lsn);
 }
 
 // What SIGKILL during compression leaves: the completed segment NAME and a

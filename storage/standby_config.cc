@@ -1,9 +1,9 @@
-#include "walreceiver/standby_config.h"
+#include "storage/standby_config.h"
 
 #include "protocol/conninfo.h"
 #include "storage/file_util.h"
 
-namespace walstream::walreceiver {
+namespace walstream::storage {
 
 void write_standby_config(const std::filesystem::path& data_dir, const StandbyConfigInput& input) {
   const int major = input.server_version.major();
@@ -18,12 +18,12 @@ void write_standby_config(const std::filesystem::path& data_dir, const StandbyCo
   const std::string hot_standby = "hot_standby = 'on'\n";
   const auto auto_conf = data_dir / "postgresql.auto.conf";
   if (major >= 12) {
-    storage::append_file(auto_conf, text + hot_standby, input.file_mode);
-    storage::write_file(data_dir / "standby.signal", "", input.file_mode);
+    append_file(auto_conf, text + hot_standby, input.file_mode);
+    write_file(data_dir / "standby.signal", "", input.file_mode);
   } else {
-    storage::write_file(data_dir / "recovery.conf", text, input.file_mode);
-    storage::append_file(auto_conf, hot_standby, input.file_mode);
+    write_file(data_dir / "recovery.conf", text, input.file_mode);
+    append_file(auto_conf, hot_standby, input.file_mode);
   }
 }
 
-}  // namespace walstream::walreceiver
+}  // namespace walstream::storage

@@ -76,6 +76,7 @@ class WalArchiveWriterTest : public ::testing::Test {
     WalArchiveWriterOptions o = archive_options();
     o.durability = WalDurability::kDeferred;
     o.mark_done = true;
+    o.incomplete_segments = IncompleteSegments::kFinalName;
     o.file_mode = 0640;
     return o;
   }
@@ -111,7 +112,7 @@ TEST_F(WalArchiveWriterTest, AnArchiveCompletesFullSegmentsAndReportsEachDurable
     writer.request_sync(writer.position());
     write(writer, at(3 * kSegSize + 1000), data.substr(1000));
     writer.request_sync(writer.position());
-    writer.finish(WalArchiveWriter::LastSegment::kKeepPartial);
+    writer.finish();
     EXPECT_EQ(writer.position(), at(4 * kSegSize + 5000));
   }
   EXPECT_EQ(read_file(path("000000010000000000000003")), data.substr(0, kSegSize));
@@ -140,7 +141,7 @@ TEST_F(WalArchiveWriterTest, SyncsAfterATimelineSwitchAreReportedOnTheNewTimelin
   wait_for_reports(1);
   write(writer, at(3 * kSegSize, 2), patterned(100, 3));
   writer.request_sync(at(3 * kSegSize + 100, 2));
-  writer.finish(WalArchiveWriter::LastSegment::kKeepPartial);
+  writer.finish();
   const std::vector<StreamPosition> reported = durable();
   ASSERT_GE(reported.size(), 2u);
   EXPECT_EQ(reported[0], at(3 * kSegSize + 900, 1));
@@ -157,7 +158,7 @@ TEST_F(WalArchiveWriterTest, ACloneMarksOnlyFullSegmentsDone) {
   {
     WalArchiveWriter writer(clone_options());
     write(writer, at(3 * kSegSize), data);
-    writer.finish(WalArchiveWriter::LastSegment::kFinalName);
+    writer.finish();
   }
   EXPECT_EQ(read_file(path("000000010000000000000003")), data.substr(0, kSegSize));
   ASSERT_TRUE(fs::exists(path("000000010000000000000004")));
@@ -173,12 +174,32 @@ TEST_F(WalArchiveWriterTest, ACloneMarksOnlyFullSegmentsDone) {
   EXPECT_TRUE(durable().empty()) << "a clone claims nothing durable before its final sync";
 }
 
+// A clone that follows a timeline switch leaves the old timeline's switch
+// segment under its final name (recovery and pg_verifybackup read it there),
+// without .done, as pg_basebackup does.
+TEST_F(WalArchiveWriterTest, ACloneClosesTheSwitchSegmentUnderItsFinalName) {
+  const std::string old_timeline = patterned(900, 12);
+  const std::string new_timeline = patterned(1000, 13);
+  {
+    WalArchiveWriter writer(clone_options());
+    write(writer, at(3 * kSegSize), old_timeline);
+    writer.close_segment();
+    write(writer, at(3 * kSegSize, 2), new_timeline);
+    writer.finish();
+  }
+  EXPECT_EQ(read_file(path("000000010000000000000003")).substr(0, 900), old_timeline);
+  EXPECT_EQ(read_file(path("000000020000000000000003")).substr(0, 1000), new_timeline);
+  EXPECT_FALSE(fs::exists(path("000000010000000000000003.partial")));
+  EXPECT_FALSE(fs::exists(path("archive_status/000000010000000000000003.done")));
+  EXPECT_FALSE(fs::exists(path("archive_status/000000020000000000000003.done")));
+}
+
 TEST_F(WalArchiveWriterTest, ACloneEndingOnASegmentBoundaryLeavesNothingOpen) {
   const std::string data = patterned(kSegSize, 10);
   {
     WalArchiveWriter writer(clone_options());
     write(writer, at(3 * kSegSize), data);
-    writer.finish(WalArchiveWriter::LastSegment::kFinalName);
+    writer.finish();
   }
   EXPECT_EQ(read_file(path("000000010000000000000003")), data);
   EXPECT_TRUE(fs::exists(path("archive_status/000000010000000000000003.done")));
@@ -211,7 +232,7 @@ TEST_F(WalArchiveWriterTest, ASegmentFailingThePageCheckKeepsItsPartialNameAndFa
   o.page_check = check;
   WalArchiveWriter writer(o);
   write(writer, at(3 * kSegSize), std::string(kSegSize, 'x'));
-  EXPECT_THROW(writer.finish(WalArchiveWriter::LastSegment::kKeepPartial), Error);
+  EXPECT_THROW(writer.finish(), Error);
   EXPECT_TRUE(fs::exists(path("000000010000000000000003.partial")));
   EXPECT_FALSE(fs::exists(path("000000010000000000000003")));
   EXPECT_TRUE(durable().empty());
@@ -234,7 +255,7 @@ TEST_F(WalArchiveWriterTest, ValidWalPassesThePageCheck) {
   const std::string segment(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   WalArchiveWriter writer(o);
   write(writer, at(3 * kSegSize), segment);
-  writer.finish(WalArchiveWriter::LastSegment::kKeepPartial);
+  writer.finish();
   EXPECT_EQ(read_file(path("000000010000000000000003")), segment);
   EXPECT_EQ(failures_, 0);
 }
@@ -246,7 +267,7 @@ TEST_F(WalArchiveWriterTest, CompressesCompletedSegments) {
   {
     WalArchiveWriter writer(o);
     write(writer, at(3 * kSegSize), data);
-    writer.finish(WalArchiveWriter::LastSegment::kKeepPartial);
+    writer.finish();
   }
   EXPECT_FALSE(fs::exists(path("000000010000000000000003")));
   ASSERT_TRUE(fs::exists(path("000000010000000000000003.zst")));
@@ -257,7 +278,7 @@ TEST_F(WalArchiveWriterTest, CompressesCompletedSegments) {
 
 TEST_F(WalArchiveWriterTest, FinishingWithNothingWrittenIsFine) {
   WalArchiveWriter writer(archive_options());
-  EXPECT_NO_THROW(writer.finish(WalArchiveWriter::LastSegment::kKeepPartial));
+  EXPECT_NO_THROW(writer.finish());
   EXPECT_TRUE(fs::is_empty(dir_.path()));
 }
 

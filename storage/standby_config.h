@@ -12,11 +12,11 @@
 #include "protocol/conninfo.h"
 #include "protocol/replication_commands.h"
 
-namespace walstream::walreceiver {
+namespace walstream::storage {
 
 struct StandbyConfigInput {
   protocol::ServerVersion server_version;
-  // What primary_conninfo is decided from (gather_standby_conninfo_facts).
+  // What primary_conninfo is decided from (walreceiver gathers them from the clone connection).
   protocol::StandbyConninfoFacts conninfo;
   std::optional<std::string> slot;
   mode_t file_mode = 0600;
@@ -24,4 +24,4 @@ struct StandbyConfigInput {
 
 void write_standby_config(const std::filesystem::path& data_dir, const StandbyConfigInput& input);
 
-}  // namespace walstream::walreceiver
+}  // namespace walstream::storage
