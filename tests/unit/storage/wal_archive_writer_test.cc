@@ -20,6 +20,7 @@
 #include "protocol/error.h"
 #include "protocol/timeline_history.h"
 #include "storage/zstd_file.h"
+#include "tests/support/sample_data.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wal_builder.h"
 
@@ -30,6 +31,7 @@ namespace fs = std::filesystem;
 using protocol::Lsn;
 using protocol::StreamPosition;
 using test_support::mode_of;
+using test_support::random_bytes;
 using test_support::read_file;
 using test_support::TempDir;
 
@@ -37,13 +39,6 @@ constexpr std::uint64_t kSegSize = 1024 * 1024;
 
 StreamPosition at(std::uint64_t lsn, protocol::TimelineId timeline = 1) {
   return StreamPosition{timeline, Lsn{lsn}};
-}
-
-std::string patterned(std::size_t size, unsigned seed) {
-  std::string s(size, '\0');
-  std::mt19937 rng(seed);
-  for (char& c : s) c = static_cast<char>(rng() & 0xff);
-  return s;
 }
 
 // What TIMELINE_HISTORY 2 answers when timeline 2 began at 0/3000000.
@@ -105,7 +100,7 @@ class WalArchiveWriterTest : public ::testing::Test {
 };
 
 TEST_F(WalArchiveWriterTest, AnArchiveCompletesFullSegmentsAndReportsEachDurablePosition) {
-  const std::string data = patterned(kSegSize + 5000, 1);
+  const std::string data = random_bytes(kSegSize + 5000, 1);
   {
     WalArchiveWriter writer(archive_options());
     write(writer, at(3 * kSegSize), data.substr(0, 1000));
@@ -135,11 +130,11 @@ TEST_F(WalArchiveWriterTest, AnArchiveCompletesFullSegmentsAndReportsEachDurable
 // timeline, although its LSN is below what the old timeline made durable.
 TEST_F(WalArchiveWriterTest, SyncsAfterATimelineSwitchAreReportedOnTheNewTimeline) {
   WalArchiveWriter writer(archive_options());
-  write(writer, at(3 * kSegSize), patterned(900, 2));
+  write(writer, at(3 * kSegSize), random_bytes(900, 2));
   writer.request_sync(at(3 * kSegSize + 900));
   writer.close_segment();
   wait_for_reports(1);
-  write(writer, at(3 * kSegSize, 2), patterned(100, 3));
+  write(writer, at(3 * kSegSize, 2), random_bytes(100, 3));
   writer.request_sync(at(3 * kSegSize + 100, 2));
   writer.finish();
   const std::vector<StreamPosition> reported = durable();
@@ -154,7 +149,7 @@ TEST_F(WalArchiveWriterTest, SyncsAfterATimelineSwitchAreReportedOnTheNewTimelin
 // last, incomplete one gets its final name but no .done, so a standby with
 // archive_mode = always archives it once it is complete.
 TEST_F(WalArchiveWriterTest, ACloneMarksOnlyFullSegmentsDone) {
-  const std::string data = patterned(kSegSize + 10, 9);
+  const std::string data = random_bytes(kSegSize + 10, 9);
   {
     WalArchiveWriter writer(clone_options());
     write(writer, at(3 * kSegSize), data);
@@ -178,8 +173,8 @@ TEST_F(WalArchiveWriterTest, ACloneMarksOnlyFullSegmentsDone) {
 // segment under its final name (recovery and pg_verifybackup read it there),
 // without .done, as pg_basebackup does.
 TEST_F(WalArchiveWriterTest, ACloneClosesTheSwitchSegmentUnderItsFinalName) {
-  const std::string old_timeline = patterned(900, 12);
-  const std::string new_timeline = patterned(1000, 13);
+  const std::string old_timeline = random_bytes(900, 12);
+  const std::string new_timeline = random_bytes(1000, 13);
   {
     WalArchiveWriter writer(clone_options());
     write(writer, at(3 * kSegSize), old_timeline);
@@ -195,7 +190,7 @@ TEST_F(WalArchiveWriterTest, ACloneClosesTheSwitchSegmentUnderItsFinalName) {
 }
 
 TEST_F(WalArchiveWriterTest, ACloneEndingOnASegmentBoundaryLeavesNothingOpen) {
-  const std::string data = patterned(kSegSize, 10);
+  const std::string data = random_bytes(kSegSize, 10);
   {
     WalArchiveWriter writer(clone_options());
     write(writer, at(3 * kSegSize), data);
@@ -263,7 +258,7 @@ TEST_F(WalArchiveWriterTest, ValidWalPassesThePageCheck) {
 TEST_F(WalArchiveWriterTest, CompressesCompletedSegments) {
   WalArchiveWriterOptions o = archive_options();
   o.zstd_level = 1;
-  const std::string data = patterned(kSegSize + 10, 11);
+  const std::string data = random_bytes(kSegSize + 10, 11);
   {
     WalArchiveWriter writer(o);
     write(writer, at(3 * kSegSize), data);

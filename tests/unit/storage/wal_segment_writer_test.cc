@@ -15,6 +15,7 @@
 
 #include "protocol/error.h"
 #include "storage/segment_completion.h"
+#include "tests/support/sample_data.h"
 #include "tests/support/temp_dir.h"
 
 namespace walstream::storage {
@@ -24,17 +25,11 @@ namespace fs = std::filesystem;
 using protocol::Lsn;
 using protocol::StreamPosition;
 using test_support::mode_of;
+using test_support::random_bytes;
 using test_support::read_file;
 using test_support::TempDir;
 
 constexpr std::uint64_t kSegSize = 1024 * 1024;
-
-std::string patterned(std::size_t size, unsigned seed) {
-  std::string s(size, '\0');
-  std::mt19937 rng(seed);
-  for (char& c : s) c = static_cast<char>(rng() & 0xff);
-  return s;
-}
 
 StreamPosition at(std::uint64_t lsn, protocol::TimelineId timeline = 1) {
   return StreamPosition{timeline, Lsn{lsn}};
@@ -79,7 +74,7 @@ class WalSegmentWriterTest : public ::testing::Test {
 TEST_F(WalSegmentWriterTest, FirstWriteCreatesZeroFilledPartial) {
   WalSegmentWriter writer(options());
   EXPECT_FALSE(writer.position().lsn.valid());
-  const std::string data = patterned(100, 1);
+  const std::string data = random_bytes(100, 1);
   write(writer, at(3 * kSegSize), data);
   EXPECT_EQ(writer.position(), at(3 * kSegSize + 100));
 
@@ -92,8 +87,8 @@ TEST_F(WalSegmentWriterTest, FirstWriteCreatesZeroFilledPartial) {
 
 TEST_F(WalSegmentWriterTest, BytesLandAtTheirOffsets) {
   WalSegmentWriter writer(options());
-  const std::string a = patterned(8192, 2);
-  const std::string b = patterned(5000, 3);
+  const std::string a = random_bytes(8192, 2);
+  const std::string b = random_bytes(5000, 3);
   write(writer, at(3 * kSegSize), a);
   write(writer, at(3 * kSegSize + 8192), b);
   const std::string contents = read_file(partial(kSeg3));
@@ -106,7 +101,7 @@ TEST_F(WalSegmentWriterTest, BytesLandAtTheirOffsets) {
 TEST_F(WalSegmentWriterTest, AFullSegmentIsHandedOverOpenWithItsEnd) {
   complete_ = false;
   WalSegmentWriter writer(options());
-  const std::string data = patterned(2 * kSegSize + 10, 23);
+  const std::string data = random_bytes(2 * kSegSize + 10, 23);
   write(writer, at(3 * kSegSize), data);
 
   ASSERT_EQ(handed_.size(), 2u);
@@ -137,7 +132,7 @@ TEST_F(WalSegmentWriterTest, AFullSegmentIsHandedOverOpenWithItsEnd) {
 TEST_F(WalSegmentWriterTest, EndingExactlyOnABoundaryOpensNoNextSegment) {
   WalSegmentWriter writer(options());
   constexpr std::size_t kMessage = 128 * 1024;  // the eighth ends on the boundary
-  const std::string expected = patterned(kSegSize, 4);
+  const std::string expected = random_bytes(kSegSize, 4);
   for (std::size_t offset = 0; offset < kSegSize; offset += kMessage) {
     write(writer, at(3 * kSegSize + offset), expected.substr(offset, kMessage));
   }
@@ -149,7 +144,7 @@ TEST_F(WalSegmentWriterTest, EndingExactlyOnABoundaryOpensNoNextSegment) {
 
 TEST_F(WalSegmentWriterTest, OneMessageSpanningThreeSegments) {
   WalSegmentWriter writer(options());
-  const std::string data = patterned(2 * kSegSize + 10, 7);
+  const std::string data = random_bytes(2 * kSegSize + 10, 7);
   write(writer, at(3 * kSegSize), data);
   EXPECT_EQ(read_file(path(kSeg3)), data.substr(0, kSegSize));
   EXPECT_EQ(read_file(path(kSeg4)), data.substr(kSegSize, kSegSize));
@@ -170,7 +165,7 @@ std::vector<ByteView> random_pieces(const std::string& data, unsigned seed, std:
 }
 
 TEST_F(WalSegmentWriterTest, RandomBatchesAreByteIdentical) {
-  const std::string expected = patterned(3 * kSegSize + 12345, 20);
+  const std::string expected = random_bytes(3 * kSegSize + 12345, 20);
   const std::vector<ByteView> pieces = random_pieces(expected, 21, 300000);
   WalSegmentWriter writer(options());
   // Several batches of many pieces, crossing boundaries inside a batch.
@@ -191,7 +186,7 @@ TEST_F(WalSegmentWriterTest, RandomBatchesAreByteIdentical) {
 
 TEST_F(WalSegmentWriterTest, ABatchWithMorePiecesThanIovMax) {
   // 5000 pieces of 300 bytes: more than IOV_MAX (1024) and crossing a boundary.
-  const std::string expected = patterned(5000 * 300, 22);
+  const std::string expected = random_bytes(5000 * 300, 22);
   std::vector<ByteView> pieces;
   for (std::size_t offset = 0; offset < expected.size(); offset += 300) {
     pieces.push_back(as_bytes(expected).subspan(offset, 300));
@@ -246,7 +241,7 @@ TEST_F(WalSegmentWriterTest, TheFirstWriteMustStartASegment) {
 // Finding 4: a restart rewrites an existing .partial in place. Before the
 // re-fetched WAL is written over it, every byte it held is still there.
 TEST_F(WalSegmentWriterTest, AnExistingFullSizePartialIsReusedInPlaceNotTruncated) {
-  const std::string old = patterned(kSegSize, 10);
+  const std::string old = random_bytes(kSegSize, 10);
   { std::ofstream(partial(kSeg3), std::ios::binary) << old; }
   WalSegmentWriter writer(options());
   write(writer, at(3 * kSegSize), old.substr(0, 100));
@@ -259,7 +254,7 @@ TEST_F(WalSegmentWriterTest, AnExistingFullSizePartialIsReusedInPlaceNotTruncate
 
 TEST_F(WalSegmentWriterTest, AShortPartialKeepsItsBytesAndIsZeroFilledToFullSize) {
   // A crash during the zero-fill leaves a file shorter than a segment.
-  const std::string old = patterned(300000, 24);
+  const std::string old = random_bytes(300000, 24);
   { std::ofstream(partial(kSeg3), std::ios::binary) << old; }
   WalSegmentWriter writer(options());
   write(writer, at(3 * kSegSize), "x");
@@ -278,7 +273,7 @@ TEST_F(WalSegmentWriterTest, AnEmptyPartialIsZeroFilled) {
 }
 
 TEST_F(WalSegmentWriterTest, APartialLargerThanASegmentIsRefusedUntouched) {
-  const std::string old = patterned(kSegSize + 7, 25);
+  const std::string old = random_bytes(kSegSize + 7, 25);
   { std::ofstream(partial(kSeg3), std::ios::binary) << old; }
   WalSegmentWriter writer(options());
   try {
@@ -303,9 +298,9 @@ TEST_F(WalSegmentWriterTest, ASymlinkInPlaceOfAPartialIsNotFollowed) {
 
 TEST_F(WalSegmentWriterTest, TheNextTimelineRewritesTheSwitchSegmentUnderItsOwnName) {
   WalSegmentWriter writer(options());
-  write(writer, at(3 * kSegSize), patterned(1000, 11));
+  write(writer, at(3 * kSegSize), random_bytes(1000, 11));
   writer.release_segment();
-  const std::string data = patterned(kSegSize + 5, 12);
+  const std::string data = random_bytes(kSegSize + 5, 12);
   write(writer, at(3 * kSegSize, 2), data);
   EXPECT_TRUE(fs::exists(partial(kSeg3)));
   EXPECT_EQ(read_file(path("000000020000000000000003")), data.substr(0, kSegSize));

@@ -610,6 +610,45 @@ TEST(WalStreamMachineTest, AReconnectWhileReadingTheTimelineEndRestartsTheOldTim
   EXPECT_EQ(script.feed(connected(2)), Actions{"StartStreaming " + pos(1, kSeg)});
 }
 
+// The connection lost at every step of a timeline switch, in the manner of
+// Boost.MySQL's check_network_errors: the reconnect must resume where no byte
+// is skipped and no server would refuse: on timeline 1 at the switch
+// segment's start until the timeline end was read, then on timeline 2 (its
+// history first, if not stored yet).
+TEST(WalStreamMachineTest, AConnectionLostAtEveryStepOfASwitchResumesWithoutAGap) {
+  const std::vector<std::pair<std::string, StreamEvent>> steps = {
+      {"copy started", stream_event::CopyStarted{at(0ms)}},
+      {"timeline 1 WAL", wal(kSeg, 900)},
+      {"drained", stream_event::Drained{at(1ms)}},
+      {"server CopyDone", stream_event::ServerEndedCopy{}},
+      {"timeline end", stream_event::TimelineEnded{2, Lsn{kSeg + 700}}},
+      {"history stored", stream_event::HistoryStored{2}},
+      {"timeline 2 copy started", stream_event::CopyStarted{at(2ms)}},
+      {"timeline 2 WAL", wal(kSeg, 800)},
+      {"drained on timeline 2", stream_event::Drained{at(3ms)}},
+  };
+  for (std::size_t fail_before = 0; fail_before <= steps.size(); ++fail_before) {
+    SCOPED_TRACE("connection lost before step " + std::to_string(fail_before));
+    Script script(receive_config());
+    script.start();
+    script.feed(connected(1, 1, kSeg));
+    for (std::size_t i = 0; i < fail_before; ++i) script.feed(steps[i].second);
+    const Actions on_loss = script.feed(lost());
+    ASSERT_FALSE(on_loss.empty());
+    EXPECT_EQ(on_loss.back(), "ReconnectAfter 1000ms");
+    EXPECT_EQ(script.feed(stream_event::TimerFired{at(1s)}), Actions{"Connect"});
+    std::string expected;
+    if (fail_before <= 4) {
+      expected = "StartStreaming " + pos(1, kSeg);  // the timeline end was not read
+    } else if (fail_before == 5) {
+      expected = "FetchTimelineHistory 2";
+    } else {
+      expected = "StartStreaming " + pos(2, kSeg);
+    }
+    EXPECT_EQ(script.feed(connected(2)), Actions{expected});
+  }
+}
+
 TEST(WalStreamMachineTest, FollowsSeveralTimelinesInARow) {
   Script script = switched_to_timeline_2();
   script.feed(stream_event::HistoryStored{2});
