@@ -185,12 +185,17 @@ protocol::ResultSet PgConnection::to_result_set(const PgResult& result,
 asio::awaitable<protocol::ResultSet> PgConnection::exec(const std::string& command,
                                                         const std::string& what) {
   co_await send(command);
+  co_return co_await read_results(co_await next_result(), what);
+}
+
+asio::awaitable<protocol::ResultSet> PgConnection::read_results(PgResult first,
+                                                                const std::string& what) {
   protocol::ResultSet last;
   // A server error is thrown only after the last result: until libpq has
   // returned NULL the connection refuses the next command ("another command
   // is already in progress"), and callers may go on after an expected error.
   std::exception_ptr failure;
-  while (PgResult result = co_await next_result()) {
+  for (PgResult result = std::move(first); result; result = co_await next_result()) {
     ExecStatusType status = PQresultStatus(result.get());
     if (status == PGRES_COPY_OUT || status == PGRES_COPY_IN || status == PGRES_COPY_BOTH) {
       throw ProtocolError(what + ": unexpected COPY response");
@@ -212,27 +217,8 @@ asio::awaitable<bool> PgConnection::start_replication(const std::string& command
   co_await send(command);
   PgResult first = co_await next_result();
   if (!first) throw ProtocolError("START_REPLICATION: the server sent no response");
-  const ExecStatusType status = PQresultStatus(first.get());
-  if (status == PGRES_COPY_BOTH) co_return true;
-  // No COPY: read every result (an error is thrown only after the last, so
-  // the connection takes the next command).
-  std::exception_ptr failure;
-  *next_timeline = {};
-  for (PgResult result = std::move(first); result; result = co_await next_result()) {
-    const ExecStatusType this_status = PQresultStatus(result.get());
-    if (failure) continue;
-    try {
-      if (this_status == PGRES_COPY_OUT || this_status == PGRES_COPY_IN) {
-        throw ProtocolError(std::string("START_REPLICATION: unexpected ") +
-                            PQresStatus(this_status));
-      }
-      protocol::ResultSet set = to_result_set(result, "START_REPLICATION");
-      if (this_status == PGRES_TUPLES_OK) *next_timeline = std::move(set);
-    } catch (const Error&) {
-      failure = std::current_exception();
-    }
-  }
-  if (failure) std::rethrow_exception(failure);
+  if (PQresultStatus(first.get()) == PGRES_COPY_BOTH) co_return true;
+  *next_timeline = co_await read_results(std::move(first), "START_REPLICATION");
   co_return false;
 }
 

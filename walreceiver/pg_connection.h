@@ -64,6 +64,10 @@ class PgConnection {
   asio::awaitable<void> send(const std::string& command);
   // The next result of the running command; nullptr when the command is done.
   asio::awaitable<PgResult> next_result();
+  // Reads the results of a command from `first` on and returns its last
+  // tuples (no rows when it returned none). A server error is thrown only
+  // after the last result, so the connection takes the next command.
+  asio::awaitable<protocol::ResultSet> read_results(PgResult first, const std::string& what);
   // Converts a result to plain values; throws (kServer) for an error result.
   protocol::ResultSet to_result_set(const PgResult& result, const std::string& what) const;
 

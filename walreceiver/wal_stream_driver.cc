@@ -21,6 +21,19 @@ namespace {
 // (the server sends at most 128 kB per message) and stays below IOV_MAX.
 constexpr std::size_t kMaxBatchMessages = 64;
 
+// Marks a replication command in progress for its scope: a stop request then
+// cuts it short instead of waiting for it.
+class CommandInProgress {
+ public:
+  explicit CommandInProgress(bool& flag) : flag_(flag) { flag_ = true; }
+  ~CommandInProgress() { flag_ = false; }
+  CommandInProgress(const CommandInProgress&) = delete;
+  CommandInProgress& operator=(const CommandInProgress&) = delete;
+
+ private:
+  bool& flag_;
+};
+
 // How long a COPY state waits when nothing is timed (the server answers, or
 // keepalives arrive, well before).
 constexpr std::chrono::seconds kIdleWait{60};
@@ -205,37 +218,33 @@ asio::awaitable<std::optional<StreamEndReason>> WalStreamDriver::execute(StreamA
 }
 
 asio::awaitable<void> WalStreamDriver::connect() {
-  in_command_ = true;
+  const CommandInProgress command(in_command_);
   try {
     stream_event::Connected connected = co_await connect_(connection_);
-    in_command_ = false;
     feed(connected);
   } catch (const Error& error) {
-    in_command_ = false;
     connection_.reset();
     connection_failed(error);
   }
 }
 
 asio::awaitable<void> WalStreamDriver::fetch_history(protocol::TimelineId timeline) {
-  in_command_ = true;
+  const CommandInProgress command(in_command_);
   try {
     protocol::TimelineHistoryFile history = protocol::parse_timeline_history(
         co_await connection_->exec(protocol::timeline_history_command(timeline),
                                    "TIMELINE_HISTORY"),
         timeline);
-    in_command_ = false;
     storage_->store_history(history);
     spdlog::info("stored the history of timeline {} as \"{}\"", timeline, history.file_name);
     feed(stream_event::HistoryStored{timeline});
   } catch (const Error& error) {
-    in_command_ = false;
     connection_failed(error);
   }
 }
 
 asio::awaitable<void> WalStreamDriver::start_streaming(const protocol::StreamPosition& from) {
-  in_command_ = true;
+  const CommandInProgress command(in_command_);
   try {
     std::optional<std::string_view> slot;
     if (options_.slot) slot = *options_.slot;
@@ -243,24 +252,24 @@ asio::awaitable<void> WalStreamDriver::start_streaming(const protocol::StreamPos
     protocol::ResultSet next;
     const bool copy = co_await connection_->start_replication(
         protocol::start_replication_command(slot, from.lsn, from.timeline), &next);
-    in_command_ = false;
     if (copy) {
       spdlog::info("streaming WAL from {}", protocol::to_string(from));
       feed(stream_event::CopyStarted{StreamClock::now()});
-    } else if (!next.rows.empty()) {
-      const protocol::TimelineSwitch next_timeline = protocol::parse_timeline_switch(next);
-      spdlog::info("timeline {} ended at {}; timeline {} starts there", from.timeline,
-                   protocol::to_string(next_timeline.next_timeline_start),
-                   next_timeline.next_timeline);
-      feed(stream_event::TimelineEnded{next_timeline.next_timeline,
-                                       next_timeline.next_timeline_start});
     } else {
-      feed(stream_event::StreamingEnded{});
+      stream_ended(next);  // at the very end of a historic timeline: no COPY
     }
   } catch (const Error& error) {
-    in_command_ = false;
     connection_failed(error);
   }
+}
+
+void WalStreamDriver::stream_ended(const protocol::ResultSet& next) {
+  if (next.rows.empty()) return feed(stream_event::StreamingEnded{});
+  const protocol::TimelineSwitch next_timeline = protocol::parse_timeline_switch(next);
+  spdlog::info("timeline {} ended; timeline {} starts at {}",
+               machine_.position() ? machine_.position()->timeline : 0, next_timeline.next_timeline,
+               protocol::to_string(next_timeline.next_timeline_start));
+  feed(stream_event::TimelineEnded{next_timeline.next_timeline, next_timeline.next_timeline_start});
 }
 
 asio::awaitable<void> WalStreamDriver::send_status(const stream_action::SendStatus& status) {
@@ -278,33 +287,18 @@ asio::awaitable<void> WalStreamDriver::send_status(const stream_action::SendStat
 }
 
 asio::awaitable<void> WalStreamDriver::read_stream_end() {
-  in_command_ = true;
+  const CommandInProgress command(in_command_);
   try {
     // The server ended its side with CopyDone; ours went out already, or
     // goes now if libpq still waits for it. A result set follows when the
-    // timeline ended; an error result is thrown by to_result_set.
-    std::optional<protocol::TimelineSwitch> next;
-    while (PgResult result = co_await connection_->next_result()) {
-      if (PQresultStatus(result.get()) == PGRES_COPY_IN) {
-        co_await connection_->put_copy_end();
-        continue;
-      }
-      protocol::ResultSet set = connection_->to_result_set(result, "START_REPLICATION");
-      if (PQresultStatus(result.get()) == PGRES_TUPLES_OK && !set.rows.empty()) {
-        next = protocol::parse_timeline_switch(set);
-      }
+    // timeline ended.
+    PgResult result = co_await connection_->next_result();
+    while (result && PQresultStatus(result.get()) == PGRES_COPY_IN) {
+      co_await connection_->put_copy_end();
+      result = co_await connection_->next_result();
     }
-    in_command_ = false;
-    if (next) {
-      spdlog::info("timeline {} ended; timeline {} starts at {}",
-                   machine_.position() ? machine_.position()->timeline : 0, next->next_timeline,
-                   protocol::to_string(next->next_timeline_start));
-      feed(stream_event::TimelineEnded{next->next_timeline, next->next_timeline_start});
-    } else {
-      feed(stream_event::StreamingEnded{});
-    }
+    stream_ended(co_await connection_->read_results(std::move(result), "START_REPLICATION"));
   } catch (const Error& error) {
-    in_command_ = false;
     connection_failed(error);
   }
 }

@@ -88,6 +88,8 @@ class WalStreamDriver {
   asio::awaitable<void> start_streaming(const protocol::StreamPosition& from);
   asio::awaitable<void> send_status(const stream_action::SendStatus& status);
   asio::awaitable<void> read_stream_end();
+  // The results after (or instead of) a COPY: the next timeline, or none.
+  void stream_ended(const protocol::ResultSet& next);
   // Reads what the connection holds and waits for more (COPY states).
   asio::awaitable<void> receive();
   asio::awaitable<void> wait_to_reconnect();

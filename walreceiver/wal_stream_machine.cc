@@ -464,11 +464,7 @@ void WalStreamMachine::follow_timeline(const stream_event::TimelineEnded& event)
   }
   // What this timeline wrote becomes durable; the next one rewrites the switch
   // segment under its own name from the segment start.
-  if (syncing() && unsynced_bytes_ > 0) request_sync();
-  if (segment_open_) actions_.emplace_back(stream_action::CloseSegment{});
-  segment_open_ = false;
-  unsynced_bytes_ = 0;
-  unsynced_since_.reset();
+  let_go_of_segment();
   timeline_ends_[ended.timeline] = event.next_start;
   position_ =
       StreamPosition{event.next_timeline, protocol::segment_start(event.next_start, segment_size_)};
@@ -528,12 +524,18 @@ void WalStreamMachine::on_event(const stream_event::ConnectionLost& event) {
   }
 }
 
-void WalStreamMachine::end_at_endpos() {
-  // The COPY is already over: no final status, the storage makes the rest
-  // durable when it finishes.
+void WalStreamMachine::let_go_of_segment() {
   if (syncing() && unsynced_bytes_ > 0) request_sync();
   if (segment_open_) actions_.emplace_back(stream_action::CloseSegment{});
   segment_open_ = false;
+  unsynced_bytes_ = 0;
+  unsynced_since_.reset();
+}
+
+void WalStreamMachine::end_at_endpos() {
+  // The COPY is already over: no final status, the storage makes the rest
+  // durable when it finishes.
+  let_go_of_segment();
   finish(Ending::kEndpos);
 }
 
@@ -542,11 +544,7 @@ void WalStreamMachine::lose_connection(const Error& error) {
   if (reached_endpos()) return end_at_endpos();
   if (!config_.reconnect || !is_retryable(error)) return fail(error);
   if (position_) {
-    if (syncing() && unsynced_bytes_ > 0) request_sync();
-    if (segment_open_) actions_.emplace_back(stream_action::CloseSegment{});
-    segment_open_ = false;
-    unsynced_bytes_ = 0;
-    unsynced_since_.reset();
+    let_go_of_segment();
     // Resume at the start of the segment, as pg_receivewal does: the server
     // may not serve this exact position again (a partial record at a switch
     // point, another server), and the segment is rewritten in place.

@@ -271,6 +271,9 @@ class WalStreamMachine {
   void follow_timeline(const stream_event::TimelineEnded& event);
   void begin_ending(Ending ending);
   void complete_ending();
+  // Syncs what was written on the open segment and closes it (its sync
+  // still runs after the close).
+  void let_go_of_segment();
   // Endpos was written but the COPY ended before the drain that notices it.
   void end_at_endpos();
   void lose_connection(const Error& error);
