@@ -24,6 +24,8 @@
 // whole event/action trace.
 #include "walreceiver/wal_stream_machine.h"
 
+#include "tests/support/stream_script.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -1014,39 +1016,8 @@ TEST(WalStreamMachineModelTest, RandomRunsReportOnlyDurableWalAndLeaveNoGap) {
 
 // --- regression scripts -------------------------------------------------------
 
-// Feeds events one at a time and returns the actions each produced.
-class Script {
- public:
-  explicit Script(WalStreamConfig config) : machine_(std::move(config)) {}
-  std::vector<std::string> start() {
-    machine_.start();
-    return take();
-  }
-  std::vector<std::string> feed(const StreamEvent& event) {
-    machine_.on(event);
-    return take();
-  }
-  const WalStreamMachine& machine() const { return machine_; }
-  // Every flush a status claimed so far.
-  const std::vector<Lsn>& flushes() const { return flushes_; }
-
- private:
-  std::vector<std::string> take() {
-    std::vector<std::string> described;
-    while (machine_.has_action()) {
-      const StreamAction action = machine_.next_action();
-      if (const auto* status = std::get_if<stream_action::SendStatus>(&action)) {
-        flushes_.push_back(status->flush);
-      }
-      described.push_back(describe(action));
-    }
-    return described;
-  }
-  WalStreamMachine machine_;
-  std::vector<Lsn> flushes_;
-};
-
-using Actions = std::vector<std::string>;
+using Script = test_support::StreamScript;
+using test_support::Actions;
 
 const std::array<std::byte, 2 * kSeg> kZeros{};
 stream_event::WalData wal(std::uint64_t start, std::size_t size) {

@@ -5,6 +5,8 @@
 // no files, no clock.
 #include "walreceiver/wal_stream_machine.h"
 
+#include "tests/support/stream_script.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -77,32 +79,8 @@ stream_event::ConnectionLost lost(ErrorKind kind = ErrorKind::kConnection) {
   return stream_event::ConnectionLost{Error(kind, "connection lost")};
 }
 
-// Feeds events and returns the actions each produced, described.
-class Script {
- public:
-  explicit Script(WalStreamConfig config) : machine_(std::move(config)) {}
-
-  std::vector<std::string> start() {
-    machine_.start();
-    return take();
-  }
-  std::vector<std::string> feed(const StreamEvent& event) {
-    machine_.on(event);
-    return take();
-  }
-  WalStreamMachine& machine() { return machine_; }
-  State state() const { return machine_.state(); }
-
- private:
-  std::vector<std::string> take() {
-    std::vector<std::string> described;
-    while (machine_.has_action()) described.push_back(describe(machine_.next_action()));
-    return described;
-  }
-  WalStreamMachine machine_;
-};
-
-using Actions = std::vector<std::string>;
+using Script = test_support::StreamScript;
+using test_support::Actions;
 
 // A receiver streaming timeline 1 from segment 1, one status sent.
 Script streaming_receiver(WalStreamConfig config = receive_config()) {
