@@ -19,10 +19,24 @@ namespace {
 // archive_status gets the directory mode matching the files: r -> r+x.
 mode_t directory_mode_for(mode_t file_mode) { return file_mode | ((file_mode & 0444) >> 2); }
 
-void rename_to_final(SegmentFile& file) {
+// The file was zero-filled to full size when created, so its data is all
+// there is to sync.
+void sync_data(SegmentFile& file, const CompletionPolicy& policy) {
+  if (policy.sync && ::fdatasync(file.fd.get()) != 0) {
+    throw_io_error("fdatasync file", file.partial_path, errno);
+  }
+}
+
+// close, rename NAME.partial -> NAME, fsync the directory. Another holder of
+// the handle may still exist; the descriptor is closed here, once, with its
+// error checked.
+void give_final_name(SegmentFile& file, const CompletionPolicy& policy) {
+  file.fd.close(file.partial_path);
   if (::rename(file.partial_path.c_str(), file.final_path.c_str()) != 0) {
     throw_io_error("rename file \"" + file.partial_path.string() + "\" to", file.final_path, errno);
   }
+  if (policy.sync) fsync_directory(policy.directory);
+  file.entry_durable = true;
 }
 
 }  // namespace
@@ -51,9 +65,7 @@ std::string check_segment_pages_on_disk(const SegmentFile& file, std::uint64_t s
 }
 
 void complete_segment(SegmentFile& file, const CompletionPolicy& policy) {
-  if (policy.sync && ::fdatasync(file.fd.get()) != 0) {
-    throw_io_error("fdatasync file", file.partial_path, errno);
-  }
+  sync_data(file, policy);
   if (policy.page_check) {
     // Pages of a segment carry its own timeline or (before the switch point
     // in a switch segment) older ones.
@@ -67,22 +79,13 @@ void complete_segment(SegmentFile& file, const CompletionPolicy& policy) {
           "the file keeps its .partial name; check the server and the archive directory");
     }
   }
-  // Another holder of the handle may still exist; the descriptor is closed
-  // here, once, with its error checked.
-  file.fd.close(file.partial_path);
-  rename_to_final(file);
-  if (policy.sync) fsync_directory(policy.directory);
-  file.entry_durable = true;
+  give_final_name(file, policy);
   if (policy.mark_done) mark_archived(file.name, policy);
 }
 
 void finalize_incomplete_segment(SegmentFile& file, const CompletionPolicy& policy) {
-  if (policy.sync && ::fdatasync(file.fd.get()) != 0) {
-    throw_io_error("fdatasync file", file.partial_path, errno);
-  }
-  file.fd.close(file.partial_path);
-  rename_to_final(file);
-  if (policy.sync) fsync_directory(policy.directory);
+  sync_data(file, policy);
+  give_final_name(file, policy);
 }
 
 void mark_archived(const std::string& file_name, const CompletionPolicy& policy) {
