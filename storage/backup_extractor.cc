@@ -88,8 +88,8 @@ void BackupExtractor::archive_begin(std::string_view archive_name,
   // map them the same way the tablespace archives themselves are mapped.
   LinkTargetMapper map_link;
   if (options_.map_tablespace) map_link = options_.map_tablespace;
-  extractor_ =
-      std::make_unique<DataDirExtractor>(std::move(target), options_.modes, std::move(map_link));
+  extractor_ = std::make_unique<DataDirExtractor>(std::move(target), options_.modes,
+                                                  std::move(map_link), options_.write_pool);
   parser_ = std::make_unique<protocol::TarParser>(*extractor_, options_.tar_trailer);
   decompressor_ = make_archive_decompressor(archive_name);
   archive_bytes_ = 0;

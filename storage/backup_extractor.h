@@ -30,6 +30,9 @@ struct BackupExtractorOptions {
   // (identity unless -T says otherwise). Tablespace directories must be
   // missing or empty.
   std::function<std::string(const std::string&)> map_tablespace;
+  // Writes file contents on background threads (nullptr: inline); must
+  // outlive the extractor, and be finish()ed by the caller.
+  FileWritePool* write_pool = nullptr;
 };
 
 class BackupExtractor : public protocol::BackupStreamHandler {

@@ -76,11 +76,11 @@ DataDirModes DataDirModes::from_data_directory_mode(mode_t data_directory_mode) 
 }
 
 DataDirExtractor::DataDirExtractor(std::filesystem::path root, DataDirModes modes,
-                                   LinkTargetMapper map_link)
-    : root_(std::move(root)), modes_(modes), map_link_(std::move(map_link)) {}
+                                   LinkTargetMapper map_link, FileWritePool* pool)
+    : root_(std::move(root)), modes_(modes), map_link_(std::move(map_link)), pool_(pool) {}
 
 void DataDirExtractor::member_begin(const protocol::TarMember& member) {
-  if (current_file_) {
+  if (current_file_ || current_stream_) {
     throw Error(ErrorKind::kInternal, "tar member \"" + member.path + "\" began inside another");
   }
   // The tar parser checks this too; re-checked because this is what keeps
@@ -115,10 +115,15 @@ void DataDirExtractor::member_begin(const protocol::TarMember& member) {
         fd = ::open(path.c_str(), kFlags, modes_.file);
       }
       if (fd < 0) throw_io_error("create file", path, errno);
-      current_file_ = UniqueFd(fd);
+      UniqueFd file(fd);
+      if (::fchmod(file.get(), modes_.file) != 0) {
+        throw_io_error("set permissions on file", path, errno);
+      }
       current_path_ = std::move(path);
-      if (::fchmod(current_file_.get(), modes_.file) != 0) {
-        throw_io_error("set permissions on file", current_path_, errno);
+      if (pool_) {
+        current_stream_ = pool_->open(std::move(file), current_path_);
+      } else {
+        current_file_ = std::move(file);
       }
       break;
     }
@@ -146,17 +151,21 @@ void DataDirExtractor::member_begin(const protocol::TarMember& member) {
 }
 
 void DataDirExtractor::member_data(ByteView data) {
-  if (!current_file_) throw Error(ErrorKind::kInternal, "tar data outside a file member");
-  write_all(current_file_.get(), data, current_path_);
+  if (current_stream_) {
+    current_stream_.append(data);
+  } else if (current_file_) {
+    write_all(current_file_.get(), data, current_path_);
+  } else {
+    throw Error(ErrorKind::kInternal, "tar data outside a file member");
+  }
   bytes_written_ += data.size();
 }
 
 void DataDirExtractor::member_end() {
+  if (current_stream_) current_stream_.close();
   if (current_file_) current_file_.close(current_path_);
 }
 
-void DataDirExtractor::archive_end() {
-  if (current_file_) current_file_.close(current_path_);
-}
+void DataDirExtractor::archive_end() { member_end(); }
 
 }  // namespace walstream::storage

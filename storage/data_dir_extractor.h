@@ -1,7 +1,8 @@
 // Extracts one tar archive of a base backup into a directory, as a plain data
 // directory: directories, files and tablespace symlinks, with the modes the
-// server's data_directory_mode implies. File contents are written straight
-// from the spans the tar parser hands over (no copy).
+// server's data_directory_mode implies. File contents go either through a
+// FileWritePool (written on its threads, with direct I/O) or are written
+// inline, straight from the spans the tar parser hands over.
 #pragma once
 
 #include <sys/types.h>
@@ -13,6 +14,7 @@
 
 #include "protocol/tar.h"
 #include "storage/file_util.h"
+#include "storage/file_write_pool.h"
 
 namespace walstream::storage {
 
@@ -30,7 +32,10 @@ using LinkTargetMapper = std::function<std::string(const std::string&)>;
 class DataDirExtractor : public protocol::TarMemberSink {
  public:
   // `root` must exist. Member paths are checked with is_safe_relative_path.
-  DataDirExtractor(std::filesystem::path root, DataDirModes modes, LinkTargetMapper map_link);
+  // `pool`: where file contents are written (nullptr: inline, on this
+  // thread); it must outlive the extractor.
+  DataDirExtractor(std::filesystem::path root, DataDirModes modes, LinkTargetMapper map_link,
+                   FileWritePool* pool = nullptr);
 
   void member_begin(const protocol::TarMember& member) override;
   void member_data(ByteView data) override;
@@ -43,7 +48,9 @@ class DataDirExtractor : public protocol::TarMemberSink {
   std::filesystem::path root_;
   DataDirModes modes_;
   LinkTargetMapper map_link_;
-  UniqueFd current_file_;
+  FileWritePool* pool_;
+  UniqueFd current_file_;            // inline writes
+  PooledFileStream current_stream_;  // writes through pool_
   std::filesystem::path current_path_;
   std::uint64_t bytes_written_ = 0;
   // Symlinks this extractor created (relative to root_); no later member may

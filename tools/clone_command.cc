@@ -78,6 +78,8 @@ CloneCommand::CloneCommand(CLI::App& app) {
                "Server-side compression (15+): server-gzip|server-lz4|server-zstd[:DETAIL]");
   c.add_flag("-P,--progress", progress_, "Show progress");
   c.add_flag("-N,--no-sync", no_sync_, "Do not wait for the clone to be safely on disk");
+  c.add_flag("--no-direct-io", no_direct_io_,
+             "Write data files through the page cache instead of with direct I/O");
   c.add_flag("--no-standby-config", no_standby_config_,
              "Do not write standby.signal / recovery.conf and primary_conninfo");
   c.add_option("-s,--status-interval", status_interval_seconds_,
@@ -100,6 +102,7 @@ int CloneCommand::run() {
         parse_server_compression(compress_);
   }
   options_.sync = !no_sync_;
+  options_.direct_io = !no_direct_io_;
   options_.write_standby_config = !no_standby_config_;
   options_.status_interval = std::chrono::seconds(status_interval_seconds_);
   ProgressPrinter printer;

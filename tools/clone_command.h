@@ -30,6 +30,7 @@ class CloneCommand {
   std::string compress_;
   bool progress_ = false;
   bool no_sync_ = false;
+  bool no_direct_io_ = false;
   bool no_standby_config_ = false;
   bool verbose_ = false;
   int status_interval_seconds_ = 10;

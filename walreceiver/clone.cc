@@ -14,6 +14,7 @@
 #include "storage/backup_extractor.h"
 #include "storage/clone_layout.h"
 #include "storage/file_util.h"
+#include "storage/file_write_pool.h"
 #include "storage/standby_config.h"
 #include "storage/target_directory.h"
 #include "storage/wal_archive_writer.h"
@@ -114,7 +115,14 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
   const fs::path wal_dir =
       storage::create_wal_directories(target.path(), state.waldir, modes.directory);
 
+  // File contents are written with direct I/O on the pool's threads (see
+  // file_write_pool.h and docs/PERFORMANCE.md for why); --no-direct-io
+  // writes them inline through the page cache.
+  std::optional<storage::FileWritePool> write_pool;
+  if (options.direct_io) write_pool.emplace(storage::FileWritePoolOptions{});
+
   storage::BackupExtractorOptions extract;
+  if (write_pool) extract.write_pool = &*write_pool;
   extract.data_dir = target.path();
   extract.modes = modes;
   extract.tar_trailer = facts.version.major() >= 15 ? protocol::TarParser::Trailer::kRequired
@@ -234,6 +242,11 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
     std::rethrow_exception(failure);
   }
   co_await wal_task.join();
+  if (write_pool) {
+    write_pool->finish();
+    spdlog::info("{} files written with direct I/O, {} through the page cache",
+                 write_pool->direct_files(), write_pool->buffered_files());
+  }
 
   if (options.write_standby_config) {
     storage::StandbyConfigInput config;

@@ -42,6 +42,9 @@ struct CloneOptions {
   std::string server_compression_detail;
   TablespaceMapping tablespace_mapping;         // -T OLDDIR=NEWDIR
   std::optional<std::filesystem::path> waldir;  // --waldir: pg_wal becomes a symlink to it
+  // Data files are written with O_DIRECT (false with --no-direct-io: through
+  // the page cache).
+  bool direct_io = true;
 };
 
 struct CloneSummary {
