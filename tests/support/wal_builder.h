@@ -32,17 +32,25 @@ inline void store_host(std::byte* p, T value) {
 // XLP_FIRST_IS_CONTRECORD + xlp_rem_len where a record continues.
 class WalBuilder {
  public:
-  explicit WalBuilder(Lsn start, TimelineId timeline = 1)
-      : start_(start), position_(start), timeline_(timeline) {}
+  explicit WalBuilder(Lsn start, TimelineId timeline = 1, std::uint64_t segment_size = kSegmentSize)
+      : start_(start), position_(start), timeline_(timeline), segment_size_(segment_size) {}
 
   // A record whose body is `body_size` bytes of a pattern; returns its LSN.
   Lsn add_record(std::size_t body_size, std::optional<Lsn> prev_override = std::nullopt,
                  std::uint8_t rmid = 10, std::uint8_t info = 0) {
-    std::vector<std::byte> record(protocol::kXLogRecordHeaderSize + body_size);
+    std::vector<std::byte> body(body_size);
     for (std::size_t i = 0; i < body_size; ++i) {
-      record[protocol::kXLogRecordHeaderSize + i] =
-          static_cast<std::byte>((i * 7 + body_size) & 0xFF);
+      body[i] = static_cast<std::byte>((i * 7 + body_size) & 0xFF);
     }
+    return add_record_with_body(body, prev_override, rmid, info);
+  }
+
+  // A record with the given body (e.g. content shaped like a workload's).
+  Lsn add_record_with_body(ByteView body, std::optional<Lsn> prev_override = std::nullopt,
+                           std::uint8_t rmid = 10, std::uint8_t info = 0) {
+    std::vector<std::byte> record(protocol::kXLogRecordHeaderSize + body.size());
+    std::copy(body.begin(), body.end(),
+              record.begin() + static_cast<std::ptrdiff_t>(protocol::kXLogRecordHeaderSize));
     store_host<std::uint32_t>(record.data(), static_cast<std::uint32_t>(record.size()));
     store_host<std::uint32_t>(record.data() + 4, 1234);
     store_host<std::uint64_t>(record.data() + 8, prev_override.value_or(last_record_).value);
@@ -74,9 +82,9 @@ class WalBuilder {
   // XLOG_SWITCH; the rest of the segment gets page headers and no records.
   Lsn add_switch() {
     const Lsn lsn = add_record(0, std::nullopt, 0, 0x40);
-    while (position_.value % kSegmentSize != 0) {
+    while (position_.value % segment_size_ != 0) {
       zero_fill_to_page_end();
-      if (position_.value % kSegmentSize != 0) write_page_header(0);
+      if (position_.value % segment_size_ != 0) write_page_header(0);
     }
     return lsn;
   }
@@ -107,7 +115,7 @@ class WalBuilder {
     while (position_.value % kPage != 0) put_zero();
   }
   void write_page_header(std::size_t remaining) {
-    const bool long_header = position_.value % kSegmentSize == 0;
+    const bool long_header = position_.value % segment_size_ == 0;
     std::vector<std::byte> header(long_header ? protocol::kWalLongPageHeaderSize
                                               : protocol::kWalShortPageHeaderSize);
     std::uint16_t info = long_header ? protocol::kXlpLongHeader : 0;
@@ -119,7 +127,7 @@ class WalBuilder {
     store_host<std::uint32_t>(header.data() + 16, static_cast<std::uint32_t>(remaining));
     if (long_header) {
       store_host<std::uint64_t>(header.data() + 24, kSystemId);
-      store_host<std::uint32_t>(header.data() + 32, static_cast<std::uint32_t>(kSegmentSize));
+      store_host<std::uint32_t>(header.data() + 32, static_cast<std::uint32_t>(segment_size_));
       store_host<std::uint32_t>(header.data() + 36, static_cast<std::uint32_t>(kPage));
     }
     bytes_.insert(bytes_.end(), header.begin(), header.end());
@@ -131,6 +139,7 @@ class WalBuilder {
   Lsn end_;
   Lsn last_record_;
   TimelineId timeline_;
+  std::uint64_t segment_size_;
   std::vector<std::byte> bytes_;
 };
 
