@@ -105,25 +105,33 @@ void DataDirExtractor::member_begin(const protocol::TarMember& member) {
         make_parents(root_, relative, modes_.directory);
         make_directory(path, modes_.directory, /*chmod_existing=*/true);
       }
+      known_directories_.insert(relative == "." ? std::string() : relative.string());
       break;
 
     case protocol::TarMemberType::kFile: {
-      constexpr int kFlags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
+      if (pool_) {
+        // The pool creates the file on a writer thread; its directory must
+        // be there by then.
+        const fs::path parent = relative.parent_path();
+        if (!known_directories_.contains(parent.string())) {
+          make_parents(root_, relative, modes_.directory);
+          known_directories_.insert(parent.string());
+        }
+        current_path_ = std::move(path);
+        current_stream_ = pool_->create(current_path_, modes_.file);
+        break;
+      }
+      constexpr int kFlags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
       int fd = ::open(path.c_str(), kFlags, modes_.file);
       if (fd < 0 && errno == ENOENT) {
         make_parents(root_, relative, modes_.directory);
         fd = ::open(path.c_str(), kFlags, modes_.file);
       }
       if (fd < 0) throw_io_error("create file", path, errno);
-      UniqueFd file(fd);
-      if (::fchmod(file.get(), modes_.file) != 0) {
-        throw_io_error("set permissions on file", path, errno);
-      }
+      current_file_ = UniqueFd(fd);
       current_path_ = std::move(path);
-      if (pool_) {
-        current_stream_ = pool_->open(std::move(file), current_path_);
-      } else {
-        current_file_ = std::move(file);
+      if (::fchmod(current_file_.get(), modes_.file) != 0) {
+        throw_io_error("set permissions on file", current_path_, errno);
       }
       break;
     }

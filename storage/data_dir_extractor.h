@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "protocol/tar.h"
@@ -56,6 +57,9 @@ class DataDirExtractor : public protocol::TarMemberSink {
   // Symlinks this extractor created (relative to root_); no later member may
   // be placed below one, so a hostile archive cannot write outside root_.
   std::vector<std::filesystem::path> created_links_;
+  // Directories (relative to root_, "" for root_) known to exist, so files
+  // created on the pool's threads find their parent.
+  std::unordered_set<std::string> known_directories_{""};
 };
 
 }  // namespace walstream::storage

@@ -1,6 +1,7 @@
 #include "storage/file_write_pool.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,24 +15,13 @@
 
 namespace walstream::storage {
 
-namespace {
-
-std::size_t round_up(std::size_t n, std::size_t alignment) {
-  return (n + alignment - 1) / alignment * alignment;
-}
-
-}  // namespace
-
-AlignedBuffer::AlignedBuffer(std::size_t size)
-    : data_(static_cast<std::byte*>(std::aligned_alloc(kDirectIoAlignment, size))), size_(size) {
-  if (!data_) throw std::bad_alloc();
-}
-
-void AlignedBuffer::Free::operator()(std::byte* p) const { std::free(p); }
-
 struct PooledFileStream::File {
-  UniqueFd fd;
   std::filesystem::path path;
+  mode_t mode = 0600;
+  // Created by the first writer that needs it, off the receiving thread
+  // (creating a file is as costly as writing a megabyte of it).
+  std::once_flag opened;
+  UniqueFd fd;
   std::atomic<bool> direct{false};
   // The appending stream holds one reference, each queued write another;
   // whoever drops the last one finishes the file.
@@ -99,10 +89,10 @@ void PooledFileStream::queue_current(bool last) {
   job.length = filled_;
   if (last) {
     file_->size = offset_ + filled_;
-    if (file_->direct.load()) {
+    if (pool_->options_.direct_io) {
       // Direct I/O writes whole aligned blocks; the tail is zero-padded and
       // cut off again by the truncate in finish_file.
-      job.length = round_up(filled_, kDirectIoAlignment);
+      job.length = align_up(filled_);
       std::memset(buffer_->data() + filled_, 0, job.length - filled_);
     }
     file_->written_end = offset_ + job.length;
@@ -153,30 +143,47 @@ FileWritePool::~FileWritePool() {
   for (auto& writer : writers_) writer.join();
 }
 
-PooledFileStream FileWritePool::open(UniqueFd fd, std::filesystem::path path) {
+PooledFileStream FileWritePool::create(std::filesystem::path path, mode_t mode) {
   throw_if_failed();
   auto file = std::make_shared<PooledFileStream::File>();
-  if (options_.direct_io) {
-    const int flags = ::fcntl(fd.get(), F_GETFL);
-    if (flags < 0) throw_io_error("get flags of file", path, errno);
-    // EINVAL: the filesystem has no direct I/O; write through the page cache.
-    if (::fcntl(fd.get(), F_SETFL, flags | O_DIRECT) == 0) {
-      file->direct = true;
-    } else if (errno != EINVAL) {
-      throw_io_error("set O_DIRECT on file", path, errno);
-    }
-  }
-  file->fd = std::move(fd);
   file->path = std::move(path);
+  file->mode = mode;
   {
     std::lock_guard lock(mutex_);
     ++files_open_;
-    ++(file->direct ? direct_files_ : buffered_files_);
   }
   PooledFileStream stream;
   stream.pool_ = this;
   stream.file_ = std::move(file);
   return stream;
+}
+
+void FileWritePool::open_file(PooledFileStream::File& file) {
+  // O_EXCL: never an existing file, never through a symlink.
+  constexpr int kFlags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+  int fd;
+  do {
+    fd = ::open(file.path.c_str(), kFlags, file.mode);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) throw_io_error("create file", file.path, errno);
+  file.fd = UniqueFd(fd);
+  if (::fchmod(fd, file.mode) != 0) throw_io_error("set permissions on file", file.path, errno);
+  if (options_.direct_io) {
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0) throw_io_error("get flags of file", file.path, errno);
+    // EINVAL: the filesystem has no direct I/O; write through the page cache.
+    if (::fcntl(fd, F_SETFL, flags | O_DIRECT) == 0) {
+      file.direct = true;
+    } else if (errno != EINVAL) {
+      throw_io_error("set O_DIRECT on file", file.path, errno);
+    }
+  }
+  std::lock_guard lock(mutex_);
+  ++(file.direct ? direct_files_ : buffered_files_);
+}
+
+void FileWritePool::ensure_open(PooledFileStream::File& file) {
+  std::call_once(file.opened, [&] { open_file(file); });
 }
 
 std::unique_ptr<AlignedBuffer> FileWritePool::acquire_buffer() {
@@ -237,6 +244,7 @@ void FileWritePool::writer_loop() {
 
 void FileWritePool::write_job(Job& job) {
   PooledFileStream::File& file = *job.file;
+  ensure_open(file);
   const std::byte* data = job.buffer->data();
   std::size_t done = 0;
   while (done < job.length) {
@@ -263,11 +271,13 @@ void FileWritePool::write_job(Job& job) {
 
 void FileWritePool::finish_file(PooledFileStream::File& file) {
   try {
+    // An empty file has had no write to open it.
+    if (file.closed) ensure_open(file);
     if (file.closed && file.written_end != file.size &&
         ::ftruncate(file.fd.get(), static_cast<off_t>(file.size)) != 0) {
       throw_io_error("truncate file", file.path, errno);
     }
-    file.fd.close(file.path);
+    if (file.fd) file.fd.close(file.path);
   } catch (...) {
     record_error(std::current_exception());
   }

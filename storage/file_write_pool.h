@@ -17,6 +17,8 @@
 // Memory is bounded: buffer_count buffers of buffer_size bytes, no more.
 #pragma once
 
+#include <sys/types.h>
+
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -29,13 +31,10 @@
 #include <vector>
 
 #include "protocol/bytes.h"
+#include "storage/aligned_buffer.h"
 #include "storage/file_util.h"
 
 namespace walstream::storage {
-
-// Alignment of buffers, offsets and lengths for O_DIRECT: the largest logical
-// block size in use (4096), which also satisfies 512-byte devices.
-inline constexpr std::size_t kDirectIoAlignment = 4096;
 
 struct FileWritePoolOptions {
   std::size_t buffer_size = std::size_t{1} << 20;  // a multiple of kDirectIoAlignment
@@ -45,21 +44,6 @@ struct FileWritePoolOptions {
 };
 
 class FileWritePool;
-
-// Memory aligned for direct I/O, freed with the buffer.
-class AlignedBuffer {
- public:
-  explicit AlignedBuffer(std::size_t size);
-  std::byte* data() const { return data_.get(); }
-  std::size_t size() const { return size_; }
-
- private:
-  struct Free {
-    void operator()(std::byte* p) const;
-  };
-  std::unique_ptr<std::byte, Free> data_;
-  std::size_t size_;
-};
 
 // One file being written through the pool, appended to in order by one
 // thread. Destroying it without close() abandons the file (it is closed
@@ -102,8 +86,10 @@ class FileWritePool {
   FileWritePool(const FileWritePool&) = delete;
   FileWritePool& operator=(const FileWritePool&) = delete;
 
-  // Takes `fd` (opened for writing at offset 0, O_CLOEXEC) for a new file.
-  PooledFileStream open(UniqueFd fd, std::filesystem::path path);
+  // A new file at `path`, created with exactly `mode` on a writer thread
+  // (O_EXCL, O_NOFOLLOW: never an existing file or a symlink); its directory
+  // must exist. Creation errors surface like write errors.
+  PooledFileStream create(std::filesystem::path path, mode_t mode);
   // Waits until every queued write is done and every closed file closed;
   // throws the first error any writer met.
   void finish();
@@ -123,6 +109,8 @@ class FileWritePool {
   void queue(Job job);
   void writer_loop();
   void write_job(Job& job);
+  void open_file(PooledFileStream::File& file);
+  void ensure_open(PooledFileStream::File& file);
   void record_error(std::exception_ptr error);
   void throw_if_failed();
   // A file's last reference is gone: give it its size and close it.

@@ -9,11 +9,13 @@
 #include <array>
 #include <cerrno>
 #include <climits>
+#include <cstring>
 #include <utility>
 #include <vector>
 
 #include "protocol/error.h"
 #include "protocol/wal_file_names.h"
+#include "storage/aligned_buffer.h"
 #include "storage/file_util.h"
 
 namespace walstream::storage {
@@ -25,8 +27,10 @@ using protocol::Lsn;
 
 constexpr std::size_t kZeroFillChunk = 1024 * 1024;
 
-// Shared by every zero-fill; never written to.
-const std::array<std::byte, kZeroFillChunk> kZeros{};
+// Shared by every zero-fill; never written to. Aligned for direct I/O.
+alignas(4096) const std::array<std::byte, kZeroFillChunk> kZeros{};
+// WAL is staged in this much aligned memory for direct writes.
+constexpr std::size_t kDirectStageSize = 1024 * 1024;
 
 #ifdef IOV_MAX
 constexpr std::size_t kMaxIov = IOV_MAX;
@@ -58,12 +62,49 @@ void pwritev_all(int fd, std::span<iovec> iov, off_t offset, const fs::path& pat
   }
 }
 
-// Real zeros from `from` to `size`, not fallocate: later fdatasync calls then
-// never have to update the file size, and readers see a full-size segment.
-void zero_fill(int fd, std::uint64_t from, std::uint64_t size, const fs::path& path_for_errors) {
-  for (std::uint64_t offset = from; offset < size; offset += kZeroFillChunk) {
-    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(kZeroFillChunk, size - offset));
+// Turns O_DIRECT on or off for `fd`; false if the filesystem refuses it.
+bool set_direct_io(int fd, bool on, const fs::path& path_for_errors) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) throw_io_error("get flags of file", path_for_errors, errno);
+  if (::fcntl(fd, F_SETFL, on ? flags | O_DIRECT : flags & ~O_DIRECT) == 0) return true;
+  if (on && errno == EINVAL) return false;
+  throw_io_error(on ? "set O_DIRECT on file" : "clear O_DIRECT on file", path_for_errors, errno);
+}
+
+void pwrite_zeros(int fd, std::uint64_t from, std::uint64_t to, const fs::path& path_for_errors) {
+  for (std::uint64_t offset = from; offset < to; offset += kZeroFillChunk) {
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(kZeroFillChunk, to - offset));
     pwrite_all(fd, ByteView(kZeros).first(n), static_cast<off_t>(offset), path_for_errors);
+  }
+}
+
+// Real zeros from `from` to `size`, not fallocate: later fdatasync calls then
+// never have to update the file size or convert unwritten extents, and
+// readers see a full-size segment. With `direct` (O_DIRECT is on for `fd`),
+// the aligned bulk goes to the disk without a page-cache copy. Returns
+// whether O_DIRECT is still on: a filesystem that took the flag but refuses
+// the writes gets them through the page cache.
+bool zero_fill(int fd, std::uint64_t from, std::uint64_t size, bool direct,
+               const fs::path& path_for_errors) {
+  const std::uint64_t aligned_from = std::min(size, align_up(from));
+  if (from < aligned_from) {
+    // The unaligned head (after a crash during an earlier fill) is written
+    // alone: rounding it down would overwrite bytes the file already holds.
+    if (direct) set_direct_io(fd, false, path_for_errors);
+    pwrite_zeros(fd, from, aligned_from, path_for_errors);
+    if (direct) set_direct_io(fd, true, path_for_errors);
+  }
+  if (!direct) {
+    pwrite_zeros(fd, aligned_from, size, path_for_errors);
+    return false;
+  }
+  try {
+    pwrite_zeros(fd, aligned_from, size, path_for_errors);
+    return true;
+  } catch (const Error&) {
+    set_direct_io(fd, false, path_for_errors);
+    pwrite_zeros(fd, aligned_from, size, path_for_errors);
+    return false;
   }
 }
 
@@ -72,7 +113,54 @@ void zero_fill(int fd, std::uint64_t from, std::uint64_t size, const fs::path& p
 WalSegmentWriter::WalSegmentWriter(WalSegmentWriterOptions options)
     : options_(std::move(options)) {}
 
-SegmentFilePtr WalSegmentWriter::release_segment() { return std::exchange(current_, nullptr); }
+SegmentFilePtr WalSegmentWriter::release_segment() {
+  if (current_ && direct_) {
+    // Whoever takes the file over (page check, archiver) reads it with
+    // ordinary, unaligned reads.
+    set_direct_io(current_->fd.get(), false, current_->partial_path);
+  }
+  direct_ = false;
+  return std::exchange(current_, nullptr);
+}
+
+void WalSegmentWriter::write_direct(std::span<const iovec> iov, std::uint64_t offset) {
+  if (offset != stage_start_ + stage_filled_) {
+    throw Error(ErrorKind::kInternal, "direct WAL write does not continue the staged bytes");
+  }
+  if (!stage_) stage_ = std::make_unique<AlignedBuffer>(kDirectStageSize);
+  const int fd = current_->fd.get();
+  std::byte* stage = stage_->data();
+  for (const iovec& entry : iov) {
+    auto data = static_cast<const std::byte*>(entry.iov_base);
+    std::size_t left = entry.iov_len;
+    while (left > 0) {
+      const std::size_t n = std::min(left, kDirectStageSize - stage_filled_);
+      std::memcpy(stage + stage_filled_, data, n);
+      stage_filled_ += n;
+      data += n;
+      left -= n;
+      if (stage_filled_ == kDirectStageSize) {
+        pwrite_all(fd, ByteView(stage, kDirectStageSize), static_cast<off_t>(stage_start_),
+                   current_->partial_path);
+        stage_start_ += kDirectStageSize;
+        stage_filled_ = 0;
+      }
+    }
+  }
+  if (stage_filled_ == 0) return;
+  // The last block goes out zero-padded (the segment holds zeros there: it
+  // is a new, zero-filled file) and stays staged, so the next write rewrites
+  // it whole with the bytes that follow.
+  const std::size_t padded = align_up(stage_filled_);
+  std::memset(stage + stage_filled_, 0, padded - stage_filled_);
+  pwrite_all(fd, ByteView(stage, padded), static_cast<off_t>(stage_start_), current_->partial_path);
+  const std::size_t whole_blocks = align_down(stage_filled_);
+  if (whole_blocks > 0) {
+    std::memmove(stage, stage + whole_blocks, stage_filled_ - whole_blocks);
+    stage_start_ += whole_blocks;
+    stage_filled_ -= whole_blocks;
+  }
+}
 
 void WalSegmentWriter::write(protocol::StreamPosition start, std::span<const ByteView> pieces) {
   const std::uint64_t segment_size = options_.segment_size;
@@ -119,11 +207,15 @@ void WalSegmentWriter::write(protocol::StreamPosition start, std::span<const Byt
       }
     }
     const std::uint64_t written = segment_size - offset - room;
-    pwritev_all(current_->fd.get(), iov, static_cast<off_t>(offset), current_->partial_path);
+    if (direct_) {
+      write_direct(iov, offset);
+    } else {
+      pwritev_all(current_->fd.get(), iov, static_cast<off_t>(offset), current_->partial_path);
+    }
     lsn += written;
     position_ = protocol::StreamPosition{start.timeline, Lsn{lsn}};
     if (offset + written == segment_size) {
-      SegmentFilePtr full = std::exchange(current_, nullptr);
+      SegmentFilePtr full = release_segment();
       if (options_.on_segment_full) options_.on_segment_full(std::move(full), position_);
     }
   }
@@ -165,8 +257,20 @@ void WalSegmentWriter::open_segment(protocol::TimelineId timeline, protocol::Seg
     throw_io_error("set permissions on file", path, errno);
   }
   // A new file is zero-filled; an existing one keeps its bytes (it may hold
-  // durable WAL) and only gets the zeros it is missing.
-  zero_fill(fd, existing_size, segment_size, path);
+  // durable WAL) and only gets the zeros it is missing. A new file is then
+  // written with direct I/O (see the header); an existing one through the
+  // page cache, since direct writes pad their last block with zeros and its
+  // later bytes may be durable WAL.
+  bool direct =
+      options_.direct_io && segment_size % kDirectIoAlignment == 0 && set_direct_io(fd, true, path);
+  direct = zero_fill(fd, existing_size, segment_size, direct, path);
+  if (direct && existing_size > 0) {
+    set_direct_io(fd, false, path);
+    direct = false;
+  }
+  direct_ = direct;
+  stage_start_ = 0;
+  stage_filled_ = 0;
   current_ = std::move(file);
 }
 

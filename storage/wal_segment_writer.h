@@ -1,9 +1,16 @@
 // Writes a WAL stream into segment files the way pg_receivewal does: each
 // segment is NAME.partial, zero-filled to its full size when new (so later
 // fdatasync calls never have to update metadata and readers see a full-size
-// file), written at its offset with pwritev straight from the caller's
-// buffers. A segment that becomes full is handed over, descriptor open, to
-// `on_segment_full` (the WalArchiveWriter completes it on its syncer thread).
+// file), written at its offset. A segment that becomes full is handed over,
+// descriptor open, to `on_segment_full` (the WalArchiveWriter completes it on
+// its syncer thread).
+//
+// A new segment is zero-filled and written with direct I/O (O_DIRECT): the
+// WAL is copied into an aligned staging buffer and goes to the disk from
+// there, without the page-cache copy that cost more than this one
+// (docs/PERFORMANCE.md); a write that ends inside a block rewrites that block
+// whole the next time. Elsewhere (a reused .partial, a filesystem without
+// O_DIRECT) pwritev writes straight from the caller's buffers.
 //
 // Nothing is synced here: the syncer's first fdatasync of a file also makes
 // its directory entry durable, off the io thread.
@@ -16,14 +23,17 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <span>
 
 #include "protocol/bytes.h"
 #include "protocol/stream_position.h"
+#include "storage/aligned_buffer.h"
 #include "storage/segment_file.h"
 
 namespace walstream::storage {
@@ -32,6 +42,9 @@ struct WalSegmentWriterOptions {
   std::filesystem::path directory;
   std::uint64_t segment_size = 16 * 1024 * 1024;
   mode_t file_mode = 0600;
+  // New segments are written with direct I/O (O_DIRECT) where the
+  // filesystem allows it.
+  bool direct_io = true;
   // Receives each full segment with the position of its end.
   std::function<void(SegmentFilePtr, protocol::StreamPosition end)> on_segment_full;
 };
@@ -58,10 +71,18 @@ class WalSegmentWriter {
 
  private:
   void open_segment(protocol::TimelineId timeline, protocol::SegmentNo segno);
+  void write_direct(std::span<const iovec> iov, std::uint64_t offset);
 
   WalSegmentWriterOptions options_;
   SegmentFilePtr current_;
   protocol::StreamPosition position_;
+  // Direct I/O: the open segment's bytes [stage_start_, stage_start_ +
+  // stage_filled_) are in stage_ (stage_start_ is block-aligned), so a write
+  // that ends inside a block can be continued by rewriting that block.
+  bool direct_ = false;
+  std::unique_ptr<AlignedBuffer> stage_;
+  std::uint64_t stage_start_ = 0;
+  std::size_t stage_filled_ = 0;
 };
 
 }  // namespace walstream::storage

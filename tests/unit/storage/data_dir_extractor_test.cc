@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "protocol/error.h"
@@ -51,6 +52,35 @@ std::string patterned(std::size_t size) {
   return s;
 }
 
+// Every case runs twice: files written inline, and through a FileWritePool
+// (direct I/O on writer threads), whose errors surface at finish().
+class DataDirExtractorTest : public ::testing::TestWithParam<bool> {
+ protected:
+  FileWritePool* pool() {
+    if (!GetParam()) return nullptr;
+    FileWritePoolOptions options;
+    options.buffer_size = 8192;
+    options.buffer_count = 3;
+    pool_.emplace(options);
+    return &*pool_;
+  }
+  void finish_pool() {
+    if (pool_) pool_->finish();
+  }
+  void extract(DataDirExtractor& extractor, const std::string& archive, std::size_t chunk = 4096) {
+    storage::extract(extractor, archive, chunk);
+    finish_pool();
+  }
+
+ private:
+  std::optional<FileWritePool> pool_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Writes, DataDirExtractorTest, ::testing::Bool(),
+                         [](const auto& test_info) {
+                           return std::string(test_info.param ? "WritePool" : "Inline");
+                         });
+
 TEST(DataDirModesTest, FromDataDirectoryMode) {
   DataDirModes owner = DataDirModes::from_data_directory_mode(0700);
   EXPECT_EQ(owner.directory, 0700u);
@@ -60,7 +90,7 @@ TEST(DataDirModesTest, FromDataDirectoryMode) {
   EXPECT_EQ(group.file, 0640u);
 }
 
-TEST(DataDirExtractorTest, ExtractsOwnerOnlyModesUnderUmask022) {
+TEST_P(DataDirExtractorTest, ExtractsOwnerOnlyModesUnderUmask022) {
   UmaskGuard umask_guard(022);
   TempDir root;
   std::string big = patterned(100000);
@@ -73,7 +103,8 @@ TEST(DataDirExtractorTest, ExtractsOwnerOnlyModesUnderUmask022) {
                             .dir("pg_wal/")
                             .dir("pg_wal/archive_status/")
                             .finish();
-  DataDirExtractor extractor(root.path(), DataDirModes::from_data_directory_mode(0700), identity);
+  DataDirExtractor extractor(root.path(), DataDirModes::from_data_directory_mode(0700), identity,
+                             pool());
   extract(extractor, archive, 1000);
 
   EXPECT_EQ(read_file(root.path() / "PG_VERSION"), "16\n");
@@ -88,7 +119,7 @@ TEST(DataDirExtractorTest, ExtractsOwnerOnlyModesUnderUmask022) {
   EXPECT_EQ(mode_of(root.path() / "pg_wal/archive_status"), 0700u);
 }
 
-TEST(DataDirExtractorTest, ExtractsGroupModesUnderUmask077) {
+TEST_P(DataDirExtractorTest, ExtractsGroupModesUnderUmask077) {
   UmaskGuard umask_guard(077);
   TempDir root;
   std::string archive = TarBuilder()
@@ -96,7 +127,8 @@ TEST(DataDirExtractorTest, ExtractsGroupModesUnderUmask077) {
                             .dir("global/", 0700)
                             .file("global/pg_control", patterned(8192), 0600)
                             .finish();
-  DataDirExtractor extractor(root.path(), DataDirModes::from_data_directory_mode(0750), identity);
+  DataDirExtractor extractor(root.path(), DataDirModes::from_data_directory_mode(0750), identity,
+                             pool());
   extract(extractor, archive);
 
   EXPECT_EQ(mode_of(root.path() / "PG_VERSION"), 0640u);
@@ -105,19 +137,19 @@ TEST(DataDirExtractorTest, ExtractsGroupModesUnderUmask077) {
   EXPECT_EQ(read_file(root.path() / "global/pg_control"), patterned(8192));
 }
 
-TEST(DataDirExtractorTest, ByteAtATimeFeedGivesSameResult) {
+TEST_P(DataDirExtractorTest, ByteAtATimeFeedGivesSameResult) {
   TempDir root;
   std::string contents = patterned(1500);
   std::string archive =
       TarBuilder().dir("a/").file("a/b", contents).file("c", "xyz").symlink("d/", "/x").finish();
-  DataDirExtractor extractor(root.path(), DataDirModes{}, identity);
+  DataDirExtractor extractor(root.path(), DataDirModes{}, identity, pool());
   extract(extractor, archive, 1);
   EXPECT_EQ(read_file(root.path() / "a/b"), contents);
   EXPECT_EQ(read_file(root.path() / "c"), "xyz");
   EXPECT_EQ(fs::read_symlink(root.path() / "d"), "/x");
 }
 
-TEST(DataDirExtractorTest, SymlinkTargetIsMapped) {
+TEST_P(DataDirExtractorTest, SymlinkTargetIsMapped) {
   TempDir root;
   std::string archive = TarBuilder()
                             .dir("pg_tblspc/")
@@ -127,14 +159,14 @@ TEST(DataDirExtractorTest, SymlinkTargetIsMapped) {
   auto map = [](const std::string& target) {
     return target == "/srv/old/ts" ? std::string("/mnt/new/ts") : target;
   };
-  DataDirExtractor extractor(root.path(), DataDirModes{}, map);
+  DataDirExtractor extractor(root.path(), DataDirModes{}, map, pool());
   extract(extractor, archive);
   EXPECT_TRUE(fs::is_symlink(root.path() / "pg_tblspc/16384"));
   EXPECT_EQ(fs::read_symlink(root.path() / "pg_tblspc/16384"), "/mnt/new/ts");
   EXPECT_EQ(fs::read_symlink(root.path() / "pg_tblspc/16385"), "/srv/other");
 }
 
-TEST(DataDirExtractorTest, PreexistingPgWalIsTolerated) {
+TEST_P(DataDirExtractorTest, PreexistingPgWalIsTolerated) {
   UmaskGuard umask_guard(022);
   TempDir root;
   // WAL streaming creates these concurrently, with whatever mode.
@@ -142,17 +174,17 @@ TEST(DataDirExtractorTest, PreexistingPgWalIsTolerated) {
   ::chmod((root.path() / "pg_wal").c_str(), 0755);
   std::string archive =
       TarBuilder().dir("pg_wal/").dir("pg_wal/archive_status/").file("PG_VERSION", "16\n").finish();
-  DataDirExtractor extractor(root.path(), DataDirModes{}, identity);
+  DataDirExtractor extractor(root.path(), DataDirModes{}, identity, pool());
   EXPECT_NO_THROW(extract(extractor, archive));
   EXPECT_EQ(mode_of(root.path() / "pg_wal"), 0700u);
   EXPECT_EQ(mode_of(root.path() / "pg_wal/archive_status"), 0700u);
 }
 
-TEST(DataDirExtractorTest, ExistingFileIsAnError) {
+TEST_P(DataDirExtractorTest, ExistingFileIsAnError) {
   TempDir root;
   { std::ofstream(root.path() / "PG_VERSION") << "old"; }
   std::string archive = TarBuilder().file("PG_VERSION", "16\n").finish();
-  DataDirExtractor extractor(root.path(), DataDirModes{}, identity);
+  DataDirExtractor extractor(root.path(), DataDirModes{}, identity, pool());
   try {
     extract(extractor, archive);
     FAIL() << "no exception";
@@ -164,10 +196,10 @@ TEST(DataDirExtractorTest, ExistingFileIsAnError) {
   EXPECT_EQ(read_file(root.path() / "PG_VERSION"), "old");
 }
 
-TEST(DataDirExtractorTest, DirectoryOverExistingFileIsAnError) {
+TEST_P(DataDirExtractorTest, DirectoryOverExistingFileIsAnError) {
   TempDir root;
   { std::ofstream(root.path() / "base") << "x"; }
-  DataDirExtractor extractor(root.path(), DataDirModes{}, identity);
+  DataDirExtractor extractor(root.path(), DataDirModes{}, identity, pool());
   try {
     extract(extractor, TarBuilder().dir("base/").finish());
     FAIL() << "no exception";
@@ -178,10 +210,11 @@ TEST(DataDirExtractorTest, DirectoryOverExistingFileIsAnError) {
   }
 }
 
-TEST(DataDirExtractorTest, MissingParentsAreCreated) {
+TEST_P(DataDirExtractorTest, MissingParentsAreCreated) {
   UmaskGuard umask_guard(077);
   TempDir root;
-  DataDirExtractor extractor(root.path(), DataDirModes::from_data_directory_mode(0750), identity);
+  DataDirExtractor extractor(root.path(), DataDirModes::from_data_directory_mode(0750), identity,
+                             pool());
   extract(extractor, TarBuilder()
                          .file("base/16384/2619", "rel")
                          .dir("x/y/z/")
@@ -195,9 +228,9 @@ TEST(DataDirExtractorTest, MissingParentsAreCreated) {
   EXPECT_EQ(fs::read_symlink(root.path() / "pg_tblspc/1"), "/srv/ts");
 }
 
-TEST(DataDirExtractorTest, DotDotInsideTheTreeIsResolved) {
+TEST_P(DataDirExtractorTest, DotDotInsideTheTreeIsResolved) {
   TempDir root;
-  DataDirExtractor extractor(root.path(), DataDirModes{}, identity);
+  DataDirExtractor extractor(root.path(), DataDirModes{}, identity, pool());
   protocol::TarMember dir = member("base", protocol::TarMemberType::kDirectory);
   extractor.member_begin(dir);
   extractor.member_end();
@@ -207,13 +240,14 @@ TEST(DataDirExtractorTest, DotDotInsideTheTreeIsResolved) {
   extractor.member_data(as_bytes("z"));
   extractor.member_end();
   extractor.archive_end();
+  finish_pool();
   EXPECT_EQ(read_file(root.path() / "f"), "z");
 }
 
-TEST(DataDirExtractorTest, UnsafePathIsRejected) {
+TEST_P(DataDirExtractorTest, UnsafePathIsRejected) {
   TempDir root;
   fs::create_directory(root.path() / "inner");
-  DataDirExtractor extractor(root.path() / "inner", DataDirModes{}, identity);
+  DataDirExtractor extractor(root.path() / "inner", DataDirModes{}, identity, pool());
   for (const char* path : {"../escape", "/etc/escape", "a/../../escape", ".."}) {
     protocol::TarMember unsafe = member(path, protocol::TarMemberType::kFile);
     try {
@@ -226,11 +260,11 @@ TEST(DataDirExtractorTest, UnsafePathIsRejected) {
   EXPECT_FALSE(fs::exists(root.path() / "escape"));
 }
 
-TEST(DataDirExtractorTest, MemberBelowExtractedSymlinkIsRejected) {
+TEST_P(DataDirExtractorTest, MemberBelowExtractedSymlinkIsRejected) {
   TempDir root;
   fs::create_directory(root.path() / "data");
   fs::create_directory(root.path() / "outside");
-  DataDirExtractor extractor(root.path() / "data", DataDirModes{}, identity);
+  DataDirExtractor extractor(root.path() / "data", DataDirModes{}, identity, pool());
   protocol::TarMember link =
       member("pg_tblspc/1", protocol::TarMemberType::kSymlink, (root.path() / "outside").string());
   extractor.member_begin(link);
@@ -242,9 +276,9 @@ TEST(DataDirExtractorTest, MemberBelowExtractedSymlinkIsRejected) {
   EXPECT_TRUE(fs::is_empty(root.path() / "outside"));
 }
 
-TEST(DataDirExtractorTest, RelativeLinkLeavingRootIsRejected) {
+TEST_P(DataDirExtractorTest, RelativeLinkLeavingRootIsRejected) {
   TempDir root;
-  DataDirExtractor extractor(root.path(), DataDirModes{}, identity);
+  DataDirExtractor extractor(root.path(), DataDirModes{}, identity, pool());
   protocol::TarMember ok = member("a/link", protocol::TarMemberType::kSymlink, "../b");
   EXPECT_NO_THROW(extractor.member_begin(ok));
   EXPECT_EQ(fs::read_symlink(root.path() / "a/link"), "../b");
@@ -253,9 +287,9 @@ TEST(DataDirExtractorTest, RelativeLinkLeavingRootIsRejected) {
   EXPECT_FALSE(fs::exists(fs::symlink_status(root.path() / "a/link2")));
 }
 
-TEST(DataDirExtractorTest, MissingRootFails) {
+TEST_P(DataDirExtractorTest, MissingRootFails) {
   TempDir root;
-  DataDirExtractor extractor(root.path() / "missing", DataDirModes{}, identity);
+  DataDirExtractor extractor(root.path() / "missing", DataDirModes{}, identity, pool());
   EXPECT_THROW(extract(extractor, TarBuilder().file("f", "x").finish()), Error);
   EXPECT_FALSE(fs::exists(root.path() / "missing"));
 }

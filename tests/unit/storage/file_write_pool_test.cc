@@ -22,12 +22,6 @@ using test_support::random_bytes;
 using test_support::read_file;
 using test_support::TempDir;
 
-UniqueFd create(const fs::path& path) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error("open " + path.string());
-  return UniqueFd(fd);
-}
-
 // Appends `data` in pieces of `chunk` bytes, as the tar parser hands them over.
 void append_in_pieces(PooledFileStream& stream, const std::string& data, std::size_t chunk) {
   ByteView bytes = as_bytes(data);
@@ -62,7 +56,7 @@ TEST_P(FileWritePoolSizes, FilesComeBackExactly) {
   std::vector<std::string> contents;
   for (std::size_t i = 0; i < sizes.size(); ++i) {
     contents.push_back(random_bytes(sizes[i], static_cast<unsigned>(i + 1)));
-    PooledFileStream stream = pool.open(create(dir.path() / std::to_string(i)), "f");
+    PooledFileStream stream = pool.create(dir.path() / std::to_string(i), 0600);
     append_in_pieces(stream, contents.back(), 1000 + i * 977);
     stream.close();
   }
@@ -96,8 +90,8 @@ TEST(FileWritePool, InterleavedFilesStaySeparate) {
   FileWritePool pool(options);
   std::string a = random_bytes(50000, 7);
   std::string b = random_bytes(30001, 8);
-  PooledFileStream sa = pool.open(create(dir.path() / "a"), "a");
-  PooledFileStream sb = pool.open(create(dir.path() / "b"), "b");
+  PooledFileStream sa = pool.create(dir.path() / "a", 0600);
+  PooledFileStream sb = pool.create(dir.path() / "b", 0600);
   for (std::size_t at = 0; at < 50000; at += 5000) {
     sa.append(as_bytes(a).subspan(at, 5000));
     if (at < 30001) sb.append(as_bytes(b).subspan(at, std::min<std::size_t>(5000, 30001 - at)));
@@ -118,7 +112,7 @@ TEST(FileWritePool, WritesToTmpfs) {
   fs::create_directory(dir);
   FileWritePool pool({});
   std::string data = random_bytes(10000, 3);
-  PooledFileStream stream = pool.open(create(dir / "f"), dir / "f");
+  PooledFileStream stream = pool.create(dir / "f", 0600);
   append_in_pieces(stream, data, 3000);
   stream.close();
   pool.finish();
@@ -128,31 +122,51 @@ TEST(FileWritePool, WritesToTmpfs) {
 }
 
 // A writer's failure reaches the appending thread, names the file, and stops
-// further appends instead of being lost.
-TEST(FileWritePool, WriterErrorReachesTheAppender) {
-  TempDir dir("write-pool");
-  { std::ofstream(dir.path() / "read-only") << "x"; }
-  FileWritePoolOptions options;
-  options.buffer_size = 4096;
-  options.buffer_count = 2;
-  options.direct_io = false;
-  FileWritePool pool(options);
-  int fd = ::open((dir.path() / "read-only").c_str(), O_RDONLY | O_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  PooledFileStream stream = pool.open(UniqueFd(fd), dir.path() / "read-only");
-  std::string data = random_bytes(4096, 1);
-  try {
-    for (int i = 0; i < 100; ++i) {
-      stream.append(as_bytes(data));
-      ::usleep(1000);
+// further appends instead of being lost. The file is created with O_EXCL and
+// O_NOFOLLOW: an existing file or a symlink in its place is an error, and
+// what the symlink points at is left alone.
+TEST(FileWritePool, CreationErrorReachesTheAppender) {
+  for (bool link : {false, true}) {
+    SCOPED_TRACE(link ? "symlink" : "existing file");
+    TempDir dir("write-pool");
+    std::ofstream(dir.path() / "elsewhere") << "keep";
+    if (link) {
+      fs::create_symlink(dir.path() / "elsewhere", dir.path() / "taken");
+    } else {
+      std::ofstream(dir.path() / "taken") << "keep";
     }
-    stream.close();
-    pool.finish();
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kIo);
-    EXPECT_NE(std::string(e.what()).find("read-only"), std::string::npos) << e.what();
+    FileWritePoolOptions options;
+    options.buffer_size = 4096;
+    options.buffer_count = 2;
+    FileWritePool pool(options);
+    PooledFileStream stream = pool.create(dir.path() / "taken", 0600);
+    std::string data = random_bytes(4096, 1);
+    try {
+      for (int i = 0; i < 100; ++i) {
+        stream.append(as_bytes(data));
+        ::usleep(1000);
+      }
+      stream.close();
+      pool.finish();
+      FAIL() << "expected an error";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kIo);
+      EXPECT_NE(std::string(e.what()).find("taken"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(read_file(dir.path() / "elsewhere"), "keep");
   }
+}
+
+// A file with no data is created too, with its mode.
+TEST(FileWritePool, EmptyFileIsCreated) {
+  TempDir dir("write-pool");
+  FileWritePool pool({});
+  PooledFileStream stream = pool.create(dir.path() / "empty", 0640);
+  stream.close();
+  pool.finish();
+  ASSERT_TRUE(fs::exists(dir.path() / "empty"));
+  EXPECT_EQ(fs::file_size(dir.path() / "empty"), 0u);
+  EXPECT_EQ(test_support::mode_of(dir.path() / "empty"), 0640u);
 }
 
 // Abandoning a stream (an error elsewhere) closes its file and frees its
@@ -164,7 +178,7 @@ TEST(FileWritePool, AbandonedStreamsDoNotHang) {
   options.buffer_count = 2;
   FileWritePool pool(options);
   for (int i = 0; i < 5; ++i) {
-    PooledFileStream stream = pool.open(create(dir.path() / std::to_string(i)), "f");
+    PooledFileStream stream = pool.create(dir.path() / std::to_string(i), 0600);
     std::string data = random_bytes(10000, static_cast<unsigned>(i));
     stream.append(as_bytes(data));
   }

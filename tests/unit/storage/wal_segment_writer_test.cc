@@ -3,7 +3,9 @@
 // an existing .partial reused in place (never truncated).
 #include "storage/wal_segment_writer.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -40,7 +42,8 @@ const char* const kSeg3 = "000000010000000000000003";
 const char* const kSeg4 = "000000010000000000000004";
 const char* const kSeg5 = "000000010000000000000005";
 
-class WalSegmentWriterTest : public ::testing::Test {
+// Every case runs with direct I/O (the default) and through the page cache.
+class WalSegmentWriterTest : public ::testing::TestWithParam<bool> {
  protected:
   // Full segments are completed at once, without fsync, as a clone's syncer
   // would do them.
@@ -48,6 +51,7 @@ class WalSegmentWriterTest : public ::testing::Test {
     WalSegmentWriterOptions o;
     o.directory = dir_.path();
     o.segment_size = kSegSize;
+    o.direct_io = GetParam();
     o.on_segment_full = [this](SegmentFilePtr file, StreamPosition end) {
       handed_.emplace_back(file, end);
       if (complete_) {
@@ -71,7 +75,12 @@ class WalSegmentWriterTest : public ::testing::Test {
   std::vector<std::pair<SegmentFilePtr, StreamPosition>> handed_;
 };
 
-TEST_F(WalSegmentWriterTest, FirstWriteCreatesZeroFilledPartial) {
+INSTANTIATE_TEST_SUITE_P(Writes, WalSegmentWriterTest, ::testing::Bool(),
+                         [](const auto& test_info) {
+                           return std::string(test_info.param ? "Direct" : "PageCache");
+                         });
+
+TEST_P(WalSegmentWriterTest, FirstWriteCreatesZeroFilledPartial) {
   WalSegmentWriter writer(options());
   EXPECT_FALSE(writer.position().lsn.valid());
   const std::string data = random_bytes(100, 1);
@@ -85,7 +94,7 @@ TEST_F(WalSegmentWriterTest, FirstWriteCreatesZeroFilledPartial) {
   EXPECT_EQ(read_file(partial(kSeg3)), data + std::string(kSegSize - data.size(), '\0'));
 }
 
-TEST_F(WalSegmentWriterTest, BytesLandAtTheirOffsets) {
+TEST_P(WalSegmentWriterTest, BytesLandAtTheirOffsets) {
   WalSegmentWriter writer(options());
   const std::string a = random_bytes(8192, 2);
   const std::string b = random_bytes(5000, 3);
@@ -98,7 +107,7 @@ TEST_F(WalSegmentWriterTest, BytesLandAtTheirOffsets) {
   EXPECT_EQ(contents.substr(8192 + 5000), std::string(kSegSize - 8192 - 5000, '\0'));
 }
 
-TEST_F(WalSegmentWriterTest, AFullSegmentIsHandedOverOpenWithItsEnd) {
+TEST_P(WalSegmentWriterTest, AFullSegmentIsHandedOverOpenWithItsEnd) {
   complete_ = false;
   WalSegmentWriter writer(options());
   const std::string data = random_bytes(2 * kSegSize + 10, 23);
@@ -129,7 +138,7 @@ TEST_F(WalSegmentWriterTest, AFullSegmentIsHandedOverOpenWithItsEnd) {
   EXPECT_TRUE(current->fd) << "a holder's descriptor stays usable";
 }
 
-TEST_F(WalSegmentWriterTest, EndingExactlyOnABoundaryOpensNoNextSegment) {
+TEST_P(WalSegmentWriterTest, EndingExactlyOnABoundaryOpensNoNextSegment) {
   WalSegmentWriter writer(options());
   constexpr std::size_t kMessage = 128 * 1024;  // the eighth ends on the boundary
   const std::string expected = random_bytes(kSegSize, 4);
@@ -142,7 +151,7 @@ TEST_F(WalSegmentWriterTest, EndingExactlyOnABoundaryOpensNoNextSegment) {
   EXPECT_FALSE(fs::exists(partial(kSeg4)));
 }
 
-TEST_F(WalSegmentWriterTest, OneMessageSpanningThreeSegments) {
+TEST_P(WalSegmentWriterTest, OneMessageSpanningThreeSegments) {
   WalSegmentWriter writer(options());
   const std::string data = random_bytes(2 * kSegSize + 10, 7);
   write(writer, at(3 * kSegSize), data);
@@ -164,7 +173,7 @@ std::vector<ByteView> random_pieces(const std::string& data, unsigned seed, std:
   return pieces;
 }
 
-TEST_F(WalSegmentWriterTest, RandomBatchesAreByteIdentical) {
+TEST_P(WalSegmentWriterTest, RandomBatchesAreByteIdentical) {
   const std::string expected = random_bytes(3 * kSegSize + 12345, 20);
   const std::vector<ByteView> pieces = random_pieces(expected, 21, 300000);
   WalSegmentWriter writer(options());
@@ -184,7 +193,54 @@ TEST_F(WalSegmentWriterTest, RandomBatchesAreByteIdentical) {
   EXPECT_EQ(all.substr(expected.size()), std::string(4 * kSegSize - expected.size(), '\0'));
 }
 
-TEST_F(WalSegmentWriterTest, ABatchWithMorePiecesThanIovMax) {
+// Writes that end inside a block (a direct write pads it, and the next one
+// rewrites it): after every write the file holds exactly the stream so far,
+// then zeros.
+TEST_P(WalSegmentWriterTest, EveryWriteIsInTheFileAtOnce) {
+  const std::string expected = random_bytes(kSegSize + 50000, 23);
+  std::mt19937 rng(24);
+  std::uniform_int_distribution<std::size_t> size(1, 9000);
+  WalSegmentWriter writer(options());
+  std::uint64_t done = 0;
+  while (done < expected.size()) {
+    const std::size_t n = std::min(size(rng), expected.size() - done);
+    write(writer, at(3 * kSegSize + done), expected.substr(done, n));
+    done += n;
+    const std::uint64_t in_segment = done % kSegSize;
+    const std::string name = done < kSegSize    ? std::string(kSeg3) + ".partial"
+                             : done == kSegSize ? kSeg3
+                                                : std::string(kSeg4) + ".partial";
+    if (done == kSegSize) continue;
+    // The block around the end of what was written: stream bytes, then zeros.
+    const std::uint64_t from = in_segment > 8192 ? in_segment - 8192 : 0;
+    std::ifstream file(path(name), std::ios::binary);
+    file.seekg(static_cast<std::streamoff>(from));
+    std::string around(16384, '\0');
+    file.read(around.data(), static_cast<std::streamsize>(around.size()));
+    const std::uint64_t segment_base = done - in_segment;
+    ASSERT_EQ(around.substr(0, in_segment - from),
+              expected.substr(segment_base + from, in_segment - from))
+        << "after " << done << " bytes";
+    ASSERT_EQ(around.substr(in_segment - from), std::string(16384 - (in_segment - from), '\0'))
+        << "after " << done << " bytes";
+  }
+}
+
+// Whoever takes a full segment over reads it with ordinary reads: the
+// descriptor it gets has no O_DIRECT left.
+TEST_P(WalSegmentWriterTest, AHandedOverSegmentHasNoDirectIo) {
+  complete_ = false;
+  WalSegmentWriter writer(options());
+  write(writer, at(3 * kSegSize), random_bytes(kSegSize, 25));
+  ASSERT_EQ(handed_.size(), 1u);
+  const int flags = ::fcntl(handed_[0].first->fd.get(), F_GETFL);
+  ASSERT_GE(flags, 0);
+  EXPECT_EQ(flags & O_DIRECT, 0);
+  char byte = 'x';
+  EXPECT_EQ(::pread(handed_[0].first->fd.get(), &byte, 1, 5), 1);
+}
+
+TEST_P(WalSegmentWriterTest, ABatchWithMorePiecesThanIovMax) {
   // 5000 pieces of 300 bytes: more than IOV_MAX (1024) and crossing a boundary.
   const std::string expected = random_bytes(5000 * 300, 22);
   std::vector<ByteView> pieces;
@@ -199,7 +255,7 @@ TEST_F(WalSegmentWriterTest, ABatchWithMorePiecesThanIovMax) {
             expected.substr(kSegSize));
 }
 
-TEST_F(WalSegmentWriterTest, ABatchOfEmptyPiecesOpensNothing) {
+TEST_P(WalSegmentWriterTest, ABatchOfEmptyPiecesOpensNothing) {
   WalSegmentWriter writer(options());
   const std::vector<ByteView> pieces(3);
   writer.write(at(3 * kSegSize), pieces);
@@ -208,7 +264,7 @@ TEST_F(WalSegmentWriterTest, ABatchOfEmptyPiecesOpensNothing) {
   EXPECT_THROW(writer.write(at(3 * kSegSize + 1), pieces), Error) << "the start is still checked";
 }
 
-TEST_F(WalSegmentWriterTest, AStartThatDoesNotContinueTheStreamIsRejected) {
+TEST_P(WalSegmentWriterTest, AStartThatDoesNotContinueTheStreamIsRejected) {
   WalSegmentWriter writer(options());
   write(writer, at(3 * kSegSize), "abcd");
   try {
@@ -224,7 +280,7 @@ TEST_F(WalSegmentWriterTest, AStartThatDoesNotContinueTheStreamIsRejected) {
   EXPECT_EQ(writer.position(), at(3 * kSegSize + 4));
 }
 
-TEST_F(WalSegmentWriterTest, TheFirstWriteMustStartASegment) {
+TEST_P(WalSegmentWriterTest, TheFirstWriteMustStartASegment) {
   WalSegmentWriter writer(options());
   try {
     write(writer, at(3 * kSegSize + 0x10), "x");
@@ -240,7 +296,7 @@ TEST_F(WalSegmentWriterTest, TheFirstWriteMustStartASegment) {
 
 // Finding 4: a restart rewrites an existing .partial in place. Before the
 // re-fetched WAL is written over it, every byte it held is still there.
-TEST_F(WalSegmentWriterTest, AnExistingFullSizePartialIsReusedInPlaceNotTruncated) {
+TEST_P(WalSegmentWriterTest, AnExistingFullSizePartialIsReusedInPlaceNotTruncated) {
   const std::string old = random_bytes(kSegSize, 10);
   { std::ofstream(partial(kSeg3), std::ios::binary) << old; }
   WalSegmentWriter writer(options());
@@ -252,7 +308,7 @@ TEST_F(WalSegmentWriterTest, AnExistingFullSizePartialIsReusedInPlaceNotTruncate
   EXPECT_EQ(contents.substr(103), old.substr(103));
 }
 
-TEST_F(WalSegmentWriterTest, AShortPartialKeepsItsBytesAndIsZeroFilledToFullSize) {
+TEST_P(WalSegmentWriterTest, AShortPartialKeepsItsBytesAndIsZeroFilledToFullSize) {
   // A crash during the zero-fill leaves a file shorter than a segment.
   const std::string old = random_bytes(300000, 24);
   { std::ofstream(partial(kSeg3), std::ios::binary) << old; }
@@ -265,14 +321,14 @@ TEST_F(WalSegmentWriterTest, AShortPartialKeepsItsBytesAndIsZeroFilledToFullSize
   EXPECT_EQ(contents.substr(old.size()), std::string(kSegSize - old.size(), '\0'));
 }
 
-TEST_F(WalSegmentWriterTest, AnEmptyPartialIsZeroFilled) {
+TEST_P(WalSegmentWriterTest, AnEmptyPartialIsZeroFilled) {
   { std::ofstream{partial(kSeg3)}; }
   WalSegmentWriter writer(options());
   write(writer, at(3 * kSegSize), "abc");
   EXPECT_EQ(fs::file_size(partial(kSeg3)), kSegSize);
 }
 
-TEST_F(WalSegmentWriterTest, APartialLargerThanASegmentIsRefusedUntouched) {
+TEST_P(WalSegmentWriterTest, APartialLargerThanASegmentIsRefusedUntouched) {
   const std::string old = random_bytes(kSegSize + 7, 25);
   { std::ofstream(partial(kSeg3), std::ios::binary) << old; }
   WalSegmentWriter writer(options());
@@ -287,7 +343,7 @@ TEST_F(WalSegmentWriterTest, APartialLargerThanASegmentIsRefusedUntouched) {
   EXPECT_EQ(read_file(partial(kSeg3)), old);
 }
 
-TEST_F(WalSegmentWriterTest, ASymlinkInPlaceOfAPartialIsNotFollowed) {
+TEST_P(WalSegmentWriterTest, ASymlinkInPlaceOfAPartialIsNotFollowed) {
   const fs::path elsewhere = dir_.path() / "elsewhere";
   { std::ofstream(elsewhere) << "keep"; }
   fs::create_symlink(elsewhere, partial(kSeg3));
@@ -296,7 +352,7 @@ TEST_F(WalSegmentWriterTest, ASymlinkInPlaceOfAPartialIsNotFollowed) {
   EXPECT_EQ(read_file(elsewhere), "keep");
 }
 
-TEST_F(WalSegmentWriterTest, TheNextTimelineRewritesTheSwitchSegmentUnderItsOwnName) {
+TEST_P(WalSegmentWriterTest, TheNextTimelineRewritesTheSwitchSegmentUnderItsOwnName) {
   WalSegmentWriter writer(options());
   write(writer, at(3 * kSegSize), random_bytes(1000, 11));
   writer.release_segment();
@@ -307,14 +363,14 @@ TEST_F(WalSegmentWriterTest, TheNextTimelineRewritesTheSwitchSegmentUnderItsOwnN
   EXPECT_TRUE(fs::exists(path("000000020000000000000004.partial")));
 }
 
-TEST_F(WalSegmentWriterTest, NamesUseTheLogIdSplit) {
+TEST_P(WalSegmentWriterTest, NamesUseTheLogIdSplit) {
   WalSegmentWriter writer(options());
   // Segment 4097 with 1 MiB segments is log 1, segment 1.
   write(writer, at(4097 * kSegSize, 7), "x");
   EXPECT_TRUE(fs::exists(path("000000070000000100000001.partial")));
 }
 
-TEST_F(WalSegmentWriterTest, AMissingDirectoryFailsNamingTheFile) {
+TEST_P(WalSegmentWriterTest, AMissingDirectoryFailsNamingTheFile) {
   WalSegmentWriterOptions o = options();
   o.directory = dir_.path() / "missing";
   WalSegmentWriter writer(o);
