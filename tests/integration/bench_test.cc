@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <initializer_list>
 #include <memory>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -104,6 +105,23 @@ void expect_no_slot(PgCluster& server) {
       << server.query_value("SELECT string_agg(slot_name, ',') FROM pg_replication_slots");
 }
 
+// The server log from `offset` on shows the bench's slot created TEMPORARY
+// (so it cannot outlive the connection) and dropped on the same connection
+// (so it is gone before walstream returns, not once the server notices the
+// connection closed).
+void expect_slot_temporary_and_dropped(const PgCluster& server, std::size_t log_offset) {
+  const std::string log = read_file(server.log_file()).substr(log_offset);
+  std::smatch created;
+  ASSERT_TRUE(std::regex_search(
+      log, created,
+      std::regex(
+          R"re(received replication command: CREATE_REPLICATION_SLOT "(walstream_bench_\d+)" TEMPORARY PHYSICAL)re")))
+      << log;
+  EXPECT_THAT(log, HasSubstr("received replication command: DROP_REPLICATION_SLOT \"" +
+                             created[1].str() + "\""))
+      << log;
+}
+
 void expect_no_walsender(PgCluster& server) {
   std::string last;
   EXPECT_TRUE(server.wait_for_value(
@@ -154,7 +172,10 @@ class BenchTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     try {
-      primary_ = PgCluster::create_primary("bench_primary");
+      PgClusterOptions options;
+      // The server's own account of the slot's life (see expect_slot_dropped).
+      options.extra_conf = {"log_replication_commands = on"};
+      primary_ = PgCluster::create_primary("bench_primary", options);
       primary_->start();
       primary_->exec("CREATE ROLE r REPLICATION LOGIN PASSWORD " + sql_literal(kPassword));
       tablespace_ = new fs::path(TestEnv::make_dir("bench_tablespace"));
@@ -199,6 +220,7 @@ std::string BenchTest::setup_error_;
 
 TEST_F(BenchTest, JsonReportOfBothStagesUnderLoad) {
   const std::uint64_t databases = database_size_sum(primary());
+  const std::size_t log_offset = fs::file_size(primary().log_file());
   auto load = start_load();
   const CommandResult result =
       run_walstream(bench_args(primary(), {"--json", "--duration", "3"}), password_env(), 120s);
@@ -230,8 +252,7 @@ TEST_F(BenchTest, JsonReportOfBothStagesUnderLoad) {
   // Under load the stream carries more than the backlog it started with.
   EXPECT_GT(wal["bytes"].get<std::uint64_t>(), 64U * 1024U);
 
-  // The slot was dropped before walstream returned, not only when the
-  // server noticed the connection was gone.
+  expect_slot_temporary_and_dropped(primary(), log_offset);
   expect_no_slot(primary());
   expect_no_walsender(primary());
 }
