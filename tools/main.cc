@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "protocol/error.h"
+#include "tools/bench_command.h"
 #include "tools/clone_command.h"
 #include "tools/receive_command.h"
 #include "tools/verify_command.h"
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
   walstream::tools::ReceiveCommand receive(app);
   walstream::tools::RestoreWalCommand restore_wal(app);
   walstream::tools::VerifyCommand verify(app);
+  walstream::tools::BenchCommand bench(app);
 
   try {
     app.parse(argc, argv);
@@ -61,6 +63,7 @@ int main(int argc, char** argv) {
     if (receive.selected()) return receive.run();
     if (restore_wal.selected()) return restore_wal.run();
     if (verify.selected()) return verify.run();
+    if (bench.selected()) return bench.run();
   } catch (const walstream::Error& e) {
     print_error(e.what(), e.hint());
     return e.kind() == walstream::ErrorKind::kUsage ? 2 : 1;
