@@ -25,6 +25,7 @@ WalArchiveWriter::WalArchiveWriter(WalArchiveWriterOptions options) : options_(s
   sync_options.completion = completion_;
   sync_options.on_durable = options_.on_durable;
   sync_options.on_failure = options_.on_failure;
+  sync_options.inline_jobs = options_.sync_inline;
   if (archiver_) {
     sync_options.on_segment_complete = [this](const SegmentFile& file) {
       archiver_->enqueue(file.name);

@@ -58,7 +58,11 @@ struct WalArchiveWriterOptions {
   std::optional<protocol::PageCheck> page_check;
   // Compress completed segments into NAME.zst at this level.
   std::optional<int> zstd_level;
-  // Called on the syncer thread with each durable position, in order.
+  // Syncs and segment completions run on the thread that writes, with no
+  // syncer thread (a synchronous standby: see WalSyncerOptions::inline_jobs).
+  bool sync_inline = false;
+  // Called on the syncer thread (the writing thread with sync_inline) with
+  // each durable position, in order.
   std::function<void(const protocol::StreamPosition&)> on_durable;
   // Called on a background thread when it fails (the failure is final).
   std::function<void(std::exception_ptr)> on_failure;

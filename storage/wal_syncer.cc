@@ -12,10 +12,12 @@
 
 namespace walstream::storage {
 
-WalSyncer::WalSyncer(WalSyncerOptions options)
-    : options_(std::move(options)), thread_([this] { run(); }) {}
+WalSyncer::WalSyncer(WalSyncerOptions options) : options_(std::move(options)) {
+  if (!options_.inline_jobs) thread_ = std::thread([this] { run(); });
+}
 
 WalSyncer::~WalSyncer() {
+  if (!thread_.joinable()) return;
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
@@ -25,17 +27,23 @@ WalSyncer::~WalSyncer() {
 }
 
 void WalSyncer::sync(SegmentFilePtr file, protocol::StreamPosition upto) {
-  {
-    std::lock_guard lock(mutex_);
-    jobs_.push_back(Job{std::move(file), upto, false});
-  }
-  wake_.notify_one();
+  queue(Job{std::move(file), upto, false});
 }
 
 void WalSyncer::complete(SegmentFilePtr file, protocol::StreamPosition end) {
+  queue(Job{std::move(file), end, true});
+}
+
+void WalSyncer::queue(Job job) {
+  if (options_.inline_jobs) {
+    std::deque<Job> batch;
+    batch.push_back(std::move(job));
+    execute(batch);
+    return;
+  }
   {
     std::lock_guard lock(mutex_);
-    jobs_.push_back(Job{std::move(file), end, true});
+    jobs_.push_back(std::move(job));
   }
   wake_.notify_one();
 }
@@ -67,33 +75,39 @@ void WalSyncer::run() {
         jobs_.pop_front();
       }
     }
-    const bool failed = failure_ != nullptr;
     busy_ = true;
     lock.unlock();
-
-    if (!failed) {
-      try {
-        run_batch(batch);
-      } catch (...) {
-        std::exception_ptr error = std::current_exception();
-        {
-          std::lock_guard guard(mutex_);
-          failure_ = error;
-        }
-        if (options_.on_failure) {
-          try {
-            options_.on_failure(error);
-          } catch (...) {
-            // Already recorded for drain(); nothing more to do.
-          }
-        }
-      }
-    }
+    execute(batch);
     batch.clear();  // drop our references to the files outside the lock
 
     lock.lock();
     busy_ = false;
     if (jobs_.empty()) idle_.notify_all();
+  }
+}
+
+std::exception_ptr WalSyncer::execute(std::deque<Job>& batch) {
+  {
+    std::lock_guard lock(mutex_);
+    if (failure_) return failure_;  // final: later jobs are dropped
+  }
+  try {
+    run_batch(batch);
+    return nullptr;
+  } catch (...) {
+    std::exception_ptr error = std::current_exception();
+    {
+      std::lock_guard lock(mutex_);
+      failure_ = error;
+    }
+    if (options_.on_failure) {
+      try {
+        options_.on_failure(error);
+      } catch (...) {
+        // Already recorded for drain(); nothing more to do.
+      }
+    }
+    return error;
   }
 }
 

@@ -14,6 +14,12 @@
 // switch the stream continues at lower LSNs of a later timeline.
 // A failure is final (an fsync error is never retried): it is reported once
 // through on_failure, and later jobs are dropped.
+//
+// With `inline_jobs` there is no thread: each job runs at once on the
+// caller's thread, as pg_receivewal does. That is what a synchronous standby
+// wants: the fdatasync starts right after the write and the caller can
+// report the flush right after it, with no hand-off between threads (which
+// cost more CPU than the sync itself, docs/PERFORMANCE.md).
 #pragma once
 
 #include <condition_variable>
@@ -37,6 +43,9 @@ struct WalSyncerOptions {
   std::function<void(const protocol::StreamPosition& durable)> on_durable;
   std::function<void(const SegmentFile& completed)> on_segment_complete;
   std::function<void(std::exception_ptr)> on_failure;
+  // Run jobs on the caller's thread (see above); the callbacks then run there
+  // too. Failures are reported as with the thread, through on_failure.
+  bool inline_jobs = false;
 };
 
 class WalSyncer {
@@ -61,7 +70,11 @@ class WalSyncer {
     protocol::StreamPosition position;
     bool complete = false;
   };
+  void queue(Job job);
   void run();
+  // Runs a batch unless a failure came first; records and reports a failure.
+  // Returns it (nullptr on success).
+  std::exception_ptr execute(std::deque<Job>& batch);
   void run_batch(std::deque<Job>& batch);
   // fdatasync, plus fsync(dir) for a file whose directory entry is new.
   void sync_file(SegmentFile& file);
@@ -76,7 +89,7 @@ class WalSyncer {
   bool stopping_ = false;
   std::exception_ptr failure_;
   std::uint64_t sync_calls_ = 0;
-  std::thread thread_;
+  std::thread thread_;  // none with inline_jobs
 };
 
 }  // namespace walstream::storage

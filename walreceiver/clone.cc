@@ -260,7 +260,9 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
 }
 
 void drop_slot_quietly(const ConnectionOptions& connection, const std::string& slot) {
-  asio::io_context io;
+  // One thread runs it (a hint of 1): handlers it posts to itself then skip
+  // waking the reactor, a system call per message batch otherwise.
+  asio::io_context io(1);
   AbortSignal abort;
   ConnectionOptions quiet = connection;
   quiet.password_prompt = {};
@@ -297,7 +299,9 @@ CloneSummary run_clone(const CloneOptions& options) {
     waldir.emplace(*options.waldir, "choose a new or empty directory with --waldir");
   }
 
-  asio::io_context io;
+  // One thread runs it (a hint of 1): handlers it posts to itself then skip
+  // waking the reactor, a system call per message batch otherwise.
+  asio::io_context io(1);
   AbortSignal abort;
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signal_number) {

@@ -96,20 +96,37 @@ asio::awaitable<void> PgConnection::wait(
     if (socket_) socket_->release();
     socket_ = std::make_unique<StreamDescriptor>(executor, fd);
   }
-  asio::steady_timer timer(executor);
-  if (deadline) {
-    timer.expires_at(*deadline);
-    timer.async_wait([this](boost::system::error_code ec) {
-      if (!ec) wake();
-    });
+  for (;;) {
+    if (deadline) {
+      if (std::chrono::steady_clock::now() >= *deadline) co_return;
+      // The timer is re-armed only for an earlier deadline: moving it for
+      // every wait cost two system calls per message batch. One armed for a
+      // later deadline than the caller's fires first and is looped over here.
+      if (!armed_deadline_ || *deadline < *armed_deadline_) arm_timer(executor, *deadline);
+    }
+    timer_fired_ = false;
+    boost::system::error_code ec;
+    co_await socket_->async_wait(type, asio::redirect_error(asio::use_awaitable, ec));
+    abort_.throw_if_aborted();
+    if (ec && ec != asio::error::operation_aborted) {
+      throw Error(ErrorKind::kConnection, "waiting for the server failed: " + ec.message());
+    }
+    if (!timer_fired_) co_return;  // readable, or woken by another coroutine
+    if (!deadline || std::chrono::steady_clock::now() >= *deadline) co_return;
   }
-  boost::system::error_code ec;
-  co_await socket_->async_wait(type, asio::redirect_error(asio::use_awaitable, ec));
-  timer.cancel();
-  abort_.throw_if_aborted();
-  if (ec && ec != asio::error::operation_aborted) {
-    throw Error(ErrorKind::kConnection, "waiting for the server failed: " + ec.message());
-  }
+}
+
+void PgConnection::arm_timer(const asio::any_io_executor& executor,
+                             std::chrono::steady_clock::time_point deadline) {
+  if (!timer_) timer_ = std::make_unique<asio::steady_timer>(executor);
+  armed_deadline_ = deadline;
+  timer_->expires_at(deadline);  // a pending wait ends with operation_aborted
+  timer_->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;  // re-armed or destroyed: `this` may be gone
+    armed_deadline_.reset();
+    timer_fired_ = true;
+    wake();
+  });
 }
 
 void PgConnection::wake() {

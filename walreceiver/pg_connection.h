@@ -11,6 +11,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -91,6 +92,8 @@ class PgConnection {
   PgConnection(PGconn* conn, std::string password, AbortSignal& abort);
   asio::awaitable<void> wait(asio::posix::stream_descriptor::wait_type type,
                              std::optional<std::chrono::steady_clock::time_point> deadline);
+  void arm_timer(const asio::any_io_executor& executor,
+                 std::chrono::steady_clock::time_point deadline);
   asio::awaitable<void> flush_output();
   void consume_input();
   [[noreturn]] void throw_connection_error(const std::string& what) const;
@@ -100,6 +103,10 @@ class PgConnection {
   AbortSignal& abort_;
   int waker_id_ = 0;
   std::unique_ptr<asio::posix::stream_descriptor> socket_;
+  // Wakes a wait at its deadline; stays armed between waits.
+  std::unique_ptr<asio::steady_timer> timer_;
+  std::optional<std::chrono::steady_clock::time_point> armed_deadline_;
+  bool timer_fired_ = false;
 };
 
 }  // namespace walstream::walreceiver

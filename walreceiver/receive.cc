@@ -157,6 +157,9 @@ void Receiver::open_archive(protocol::ServerVersion version) {
   storage_options.directory = options_.directory;
   storage_options.segment_size = segment_size_;
   storage_options.durability = storage::WalDurability::kSynced;
+  // A synchronous standby syncs on the io thread, right after the write,
+  // and reports the flush right after the sync (docs/PERFORMANCE.md).
+  storage_options.sync_inline = options_.synchronous;
   protocol::PageCheck check;
   check.magic = protocol::xlog_page_magic_for_major(version.major()).value_or(0);
   check.segment_size = segment_size_;
@@ -240,7 +243,9 @@ int run_receive(const ReceiveOptions& options) {
 
   // Declared first, destroyed last: the storage's threads post to it until
   // the Receiver (which owns the storage) is gone.
-  asio::io_context io;
+  // One thread runs it (a hint of 1): handlers it posts to itself then skip
+  // waking the reactor, a system call per message batch otherwise.
+  asio::io_context io(1);
   AbortSignal abort;
   std::unique_ptr<Receiver> receiver;
   if (!slot_only) receiver = std::make_unique<Receiver>(options, io, abort);
