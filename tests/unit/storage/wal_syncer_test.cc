@@ -9,6 +9,7 @@
 #include <future>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "protocol/error.h"
@@ -268,6 +269,46 @@ TEST_F(WalSyncerTest, ARenameFailureIsReported) {
   }
   EXPECT_EQ(failures_, 1);
   EXPECT_TRUE(durable_seen().empty());
+}
+
+// A synchronous standby's syncer runs each job on the caller's thread: the
+// position is published before sync() returns, on that thread.
+TEST_F(WalSyncerTest, InlineJobsRunOnTheCallersThreadBeforeReturning) {
+  WalSyncerOptions o = options();
+  o.inline_jobs = true;
+  std::thread::id published_on;
+  o.on_durable = [this, &published_on](const StreamPosition& position) {
+    published_on = std::this_thread::get_id();
+    std::lock_guard lock(mutex_);
+    durable_seen_.push_back(position);
+  };
+  WalSyncer syncer(o);
+  SegmentFilePtr seg3 = make_segment(3);
+  syncer.sync(seg3, at(3 * kSegSize + 10));
+  EXPECT_EQ(durable_seen(), std::vector<StreamPosition>{at(3 * kSegSize + 10)});
+  EXPECT_EQ(published_on, std::this_thread::get_id());
+  EXPECT_EQ(syncer.sync_calls(), 1u);
+  syncer.complete(seg3, at(4 * kSegSize));
+  EXPECT_EQ(segments_seen(), std::vector<std::string>{seg3->name});
+  EXPECT_TRUE(fs::exists(seg3->final_path));
+  EXPECT_NO_THROW(syncer.drain());
+}
+
+// Inline, a failure is reported once through on_failure (not thrown at the
+// caller), is final, and drain() rethrows it.
+TEST_F(WalSyncerTest, InlineFailureIsFinalAndReportedOnce) {
+  WalSyncerOptions o = options();
+  o.inline_jobs = true;
+  WalSyncer syncer(o);
+  SegmentFilePtr file = make_segment(3);
+  file->final_path = dir_.path() / "missing" / file->name;
+  EXPECT_NO_THROW(syncer.complete(file, at(4 * kSegSize)));
+  EXPECT_EQ(failures_, 1);
+  SegmentFilePtr seg4 = make_segment(4);
+  syncer.sync(seg4, at(4 * kSegSize + 20));
+  EXPECT_EQ(failures_, 1);
+  EXPECT_TRUE(durable_seen().empty());
+  EXPECT_THROW(syncer.drain(), Error);
 }
 
 TEST_F(WalSyncerTest, DeferredDurabilitySyncsNothingAndClaimsNothing) {
