@@ -37,6 +37,7 @@ WalArchiveWriter::WalArchiveWriter(WalArchiveWriterOptions options) : options_(s
   writer_options.directory = options_.directory;
   writer_options.segment_size = options_.segment_size;
   writer_options.file_mode = options_.file_mode;
+  writer_options.direct_io = options_.direct_io;
   writer_options.on_segment_full = [this](SegmentFilePtr file, protocol::StreamPosition end) {
     syncer_->complete(std::move(file), end);
   };

@@ -58,6 +58,8 @@ struct WalArchiveWriterOptions {
   std::optional<protocol::PageCheck> page_check;
   // Compress completed segments into NAME.zst at this level.
   std::optional<int> zstd_level;
+  // New segments are written with O_DIRECT (see WalSegmentWriter).
+  bool direct_io = true;
   // Syncs and segment completions run on the thread that writes, with no
   // syncer thread (a synchronous standby: see WalSyncerOptions::inline_jobs).
   bool sync_inline = false;

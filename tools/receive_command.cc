@@ -48,6 +48,8 @@ ReceiveCommand::ReceiveCommand(CLI::App& app) {
       ->check(CLI::Range(1, 3600));
   c.add_flag("--synchronous", options_.synchronous,
              "Flush and report after every batch (to act as a synchronous standby)");
+  c.add_flag("--no-direct-io{false}", options_.direct_io,
+             "Write WAL through the page cache instead of with direct I/O");
   c.add_option("--compress", compress_, "Compress completed segments: zstd[:LEVEL]");
   c.add_option("--fsync-batch-bytes", fsync_batch_bytes_,
                "Start an fdatasync once this many bytes are unsynced (default 8 MiB)")

@@ -198,6 +198,7 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
     storage_options.segment_size = facts.segment_size;
     storage_options.file_mode = modes.file;
     storage_options.durability = storage::WalDurability::kDeferred;
+    storage_options.direct_io = options.direct_io;
     storage_options.mark_done = true;
     storage_options.incomplete_segments = storage::IncompleteSegments::kFinalName;
     protocol::PageCheck check;

@@ -102,30 +102,46 @@ asio::awaitable<void> PgConnection::wait(
       // The timer is re-armed only for an earlier deadline: moving it for
       // every wait cost two system calls per message batch. One armed for a
       // later deadline than the caller's fires first and is looped over here.
-      if (!armed_deadline_ || *deadline < *armed_deadline_) arm_timer(executor, *deadline);
+      if (!deadline_->armed || *deadline < *deadline_->armed) arm_timer(executor, *deadline);
     }
-    timer_fired_ = false;
+    deadline_->fired = false;
+    deadline_->waiting = true;
     boost::system::error_code ec;
     co_await socket_->async_wait(type, asio::redirect_error(asio::use_awaitable, ec));
+    deadline_->waiting = false;
+    disarm_when_idle(executor);
     abort_.throw_if_aborted();
     if (ec && ec != asio::error::operation_aborted) {
       throw Error(ErrorKind::kConnection, "waiting for the server failed: " + ec.message());
     }
-    if (!timer_fired_) co_return;  // readable, or woken by another coroutine
+    if (!deadline_->fired) co_return;  // readable, or woken by another coroutine
     if (!deadline || std::chrono::steady_clock::now() >= *deadline) co_return;
   }
 }
 
 void PgConnection::arm_timer(const asio::any_io_executor& executor,
                              std::chrono::steady_clock::time_point deadline) {
-  if (!timer_) timer_ = std::make_unique<asio::steady_timer>(executor);
-  armed_deadline_ = deadline;
-  timer_->expires_at(deadline);  // a pending wait ends with operation_aborted
-  timer_->async_wait([this](boost::system::error_code ec) {
+  if (!deadline_->timer) deadline_->timer = std::make_unique<asio::steady_timer>(executor);
+  deadline_->armed = deadline;
+  deadline_->timer->expires_at(deadline);  // a pending wait ends with operation_aborted
+  deadline_->timer->async_wait([this](boost::system::error_code ec) {
     if (ec) return;  // re-armed or destroyed: `this` may be gone
-    armed_deadline_.reset();
-    timer_fired_ = true;
+    deadline_->armed.reset();
+    deadline_->fired = true;
     wake();
+  });
+}
+
+void PgConnection::disarm_when_idle(const asio::any_io_executor& executor) {
+  if (!deadline_->armed) return;
+  // Runs when this coroutine next yields: normally in its next wait, which
+  // keeps the timer. If no wait follows, the armed timer would keep the
+  // io_context running until it fires; cancel it then.
+  asio::post(executor, [state = std::weak_ptr<DeadlineTimer>(deadline_)] {
+    auto alive = state.lock();
+    if (!alive || alive->waiting || !alive->armed) return;
+    alive->armed.reset();
+    alive->timer->cancel();
   });
 }
 

@@ -94,6 +94,7 @@ class PgConnection {
                              std::optional<std::chrono::steady_clock::time_point> deadline);
   void arm_timer(const asio::any_io_executor& executor,
                  std::chrono::steady_clock::time_point deadline);
+  void disarm_when_idle(const asio::any_io_executor& executor);
   asio::awaitable<void> flush_output();
   void consume_input();
   [[noreturn]] void throw_connection_error(const std::string& what) const;
@@ -103,10 +104,16 @@ class PgConnection {
   AbortSignal& abort_;
   int waker_id_ = 0;
   std::unique_ptr<asio::posix::stream_descriptor> socket_;
-  // Wakes a wait at its deadline; stays armed between waits.
-  std::unique_ptr<asio::steady_timer> timer_;
-  std::optional<std::chrono::steady_clock::time_point> armed_deadline_;
-  bool timer_fired_ = false;
+  // Wakes a wait at its deadline. It stays armed between consecutive waits
+  // (re-arming it for each cost system calls) and is cancelled once no wait
+  // follows, so it never keeps the io_context running.
+  struct DeadlineTimer {
+    std::unique_ptr<asio::steady_timer> timer;
+    std::optional<std::chrono::steady_clock::time_point> armed;
+    bool fired = false;
+    bool waiting = false;
+  };
+  std::shared_ptr<DeadlineTimer> deadline_ = std::make_shared<DeadlineTimer>();
 };
 
 }  // namespace walstream::walreceiver

@@ -160,6 +160,7 @@ void Receiver::open_archive(protocol::ServerVersion version) {
   // A synchronous standby syncs on the io thread, right after the write,
   // and reports the flush right after the sync (docs/PERFORMANCE.md).
   storage_options.sync_inline = options_.synchronous;
+  storage_options.direct_io = options_.direct_io;
   protocol::PageCheck check;
   check.magic = protocol::xlog_page_magic_for_major(version.major()).value_or(0);
   check.segment_size = segment_size_;

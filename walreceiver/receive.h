@@ -25,6 +25,9 @@ struct ReceiveOptions {
   bool no_loop = false;
   std::chrono::milliseconds status_interval{10'000};
   bool synchronous = false;
+  // New segments are written with O_DIRECT (false with --no-direct-io:
+  // through the page cache).
+  bool direct_io = true;
   std::optional<int> zstd_level;
   std::uint64_t fsync_batch_bytes = 8 * 1024 * 1024;
   std::chrono::milliseconds fsync_batch_window{200};

@@ -737,6 +737,21 @@ TEST_F(ReceiveArchiveTest, UsageErrors) {
   EXPECT_EQ(bad_compression.exit_code, 2) << bad_compression.describe();
 }
 
+// With --synchronous, -E ends the run as soon as the end position is
+// durable: nothing pending (such as the connection's deadline timer, armed
+// for the next status packet an hour away) may hold the exit.
+TEST_F(ReceiveArchiveTest, SynchronousEndposExitsOnceReached) {
+  primary().exec("CREATE TABLE IF NOT EXISTS filler (id bigserial, pad text)");
+  primary().exec("INSERT INTO filler (pad) SELECT 'sync-endpos' FROM generate_series(1, 1000)");
+  const std::string endpos = flush_lsn(primary());
+  const fs::path archive = copy_archive();
+  const CommandResult result = run_walstream(
+      receive_args(archive, primary(), {"-E", endpos, "-n", "--synchronous", "-s", "3600"}),
+      password_env(), 60s);
+  EXPECT_FALSE(result.timed_out) << "still running a minute after reaching " << endpos;
+  EXPECT_EQ(result.exit_code, 0) << result.describe();
+}
+
 TEST_F(ReceiveArchiveTest, EndposAtSegmentBoundary) {
   // Background WAL (running-xacts records) may slip in after the switch: retry.
   std::string endpos;
