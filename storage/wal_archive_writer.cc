@@ -57,6 +57,7 @@ void WalArchiveWriter::write(protocol::StreamPosition start, std::span<const Byt
 }
 
 void WalArchiveWriter::request_sync(protocol::StreamPosition upto) {
+  writer_->flush();  // the sync must find the bytes in the file
   syncer_->sync(writer_->current_segment(), upto);
 }
 

@@ -16,6 +16,7 @@
 #include "protocol/error.h"
 #include "protocol/wal_file_names.h"
 #include "storage/aligned_buffer.h"
+#include "storage/background_writer.h"
 #include "storage/file_util.h"
 
 namespace walstream::storage {
@@ -114,6 +115,7 @@ WalSegmentWriter::WalSegmentWriter(WalSegmentWriterOptions options)
     : options_(std::move(options)) {}
 
 SegmentFilePtr WalSegmentWriter::release_segment() {
+  flush();
   if (current_ && direct_) {
     // Whoever takes the file over (page check, archiver) reads it with
     // ordinary, unaligned reads.
@@ -123,42 +125,59 @@ SegmentFilePtr WalSegmentWriter::release_segment() {
   return std::exchange(current_, nullptr);
 }
 
+void WalSegmentWriter::flush() {
+  if (!direct_) return;
+  if (!stage_dirty_) {
+    if (writer_) writer_->wait();  // a full stage may be in flight
+    return;
+  }
+  // The last block goes out zero-padded (the segment holds zeros there: it
+  // is a new, zero-filled file). Its bytes move to the other stage, so the
+  // next write rewrites that block whole with the bytes that follow.
+  std::byte* stage = stages_[active_]->data();
+  const std::size_t padded = align_up(stage_filled_);
+  std::memset(stage + stage_filled_, 0, padded - stage_filled_);
+  writer_->submit(current_->fd.get(), ByteView(stage, padded), static_cast<off_t>(stage_start_),
+                  current_->partial_path);
+  const std::size_t whole_blocks = align_down(stage_filled_);
+  const std::size_t tail = stage_filled_ - whole_blocks;
+  active_ ^= 1;  // submit() waited for the write of this one
+  std::memcpy(stages_[active_]->data(), stage + whole_blocks, tail);
+  stage_start_ += whole_blocks;
+  stage_filled_ = tail;
+  stage_dirty_ = false;
+  writer_->wait();
+}
+
 void WalSegmentWriter::write_direct(std::span<const iovec> iov, std::uint64_t offset) {
   if (offset != stage_start_ + stage_filled_) {
     throw Error(ErrorKind::kInternal, "direct WAL write does not continue the staged bytes");
   }
-  if (!stage_) stage_ = std::make_unique<AlignedBuffer>(kDirectStageSize);
-  const int fd = current_->fd.get();
-  std::byte* stage = stage_->data();
+  if (!writer_) {
+    writer_ = std::make_unique<BackgroundWriter>();
+    for (auto& stage : stages_) stage = std::make_unique<AlignedBuffer>(kDirectStageSize);
+  }
   for (const iovec& entry : iov) {
     auto data = static_cast<const std::byte*>(entry.iov_base);
     std::size_t left = entry.iov_len;
     while (left > 0) {
       const std::size_t n = std::min(left, kDirectStageSize - stage_filled_);
-      std::memcpy(stage + stage_filled_, data, n);
+      std::memcpy(stages_[active_]->data() + stage_filled_, data, n);
       stage_filled_ += n;
+      stage_dirty_ = true;
       data += n;
       left -= n;
       if (stage_filled_ == kDirectStageSize) {
-        pwrite_all(fd, ByteView(stage, kDirectStageSize), static_cast<off_t>(stage_start_),
-                   current_->partial_path);
+        // A full stage is written on the writer thread while the other one
+        // fills (submit waits for the write before, of the other stage).
+        writer_->submit(current_->fd.get(), ByteView(stages_[active_]->data(), kDirectStageSize),
+                        static_cast<off_t>(stage_start_), current_->partial_path);
+        active_ ^= 1;
         stage_start_ += kDirectStageSize;
         stage_filled_ = 0;
+        stage_dirty_ = false;
       }
     }
-  }
-  if (stage_filled_ == 0) return;
-  // The last block goes out zero-padded (the segment holds zeros there: it
-  // is a new, zero-filled file) and stays staged, so the next write rewrites
-  // it whole with the bytes that follow.
-  const std::size_t padded = align_up(stage_filled_);
-  std::memset(stage + stage_filled_, 0, padded - stage_filled_);
-  pwrite_all(fd, ByteView(stage, padded), static_cast<off_t>(stage_start_), current_->partial_path);
-  const std::size_t whole_blocks = align_down(stage_filled_);
-  if (whole_blocks > 0) {
-    std::memmove(stage, stage + whole_blocks, stage_filled_ - whole_blocks);
-    stage_start_ += whole_blocks;
-    stage_filled_ -= whole_blocks;
   }
 }
 
@@ -271,6 +290,7 @@ void WalSegmentWriter::open_segment(protocol::TimelineId timeline, protocol::Seg
   direct_ = direct;
   stage_start_ = 0;
   stage_filled_ = 0;
+  stage_dirty_ = false;
   current_ = std::move(file);
 }
 

@@ -8,9 +8,12 @@
 // A new segment is zero-filled and written with direct I/O (O_DIRECT): the
 // WAL is copied into an aligned staging buffer and goes to the disk from
 // there, without the page-cache copy that cost more than this one
-// (docs/PERFORMANCE.md); a write that ends inside a block rewrites that block
-// whole the next time. Elsewhere (a reused .partial, a filesystem without
-// O_DIRECT) pwritev writes straight from the caller's buffers.
+// (docs/PERFORMANCE.md). Full 1 MiB stages are written on a writer thread
+// while the next one fills, so the receiving thread does not wait for the
+// disk; flush() writes the last, partial block zero-padded and waits, and a
+// later write rewrites that block whole. Elsewhere (a reused .partial, a
+// filesystem without O_DIRECT) pwritev writes straight from the caller's
+// buffers, and flush() has nothing to do.
 //
 // Nothing is synced here: the syncer's first fdatasync of a file also makes
 // its directory entry durable, off the io thread.
@@ -34,6 +37,7 @@
 #include "protocol/bytes.h"
 #include "protocol/stream_position.h"
 #include "storage/aligned_buffer.h"
+#include "storage/background_writer.h"
 #include "storage/segment_file.h"
 
 namespace walstream::storage {
@@ -62,11 +66,17 @@ class WalSegmentWriter {
   // the stream, (kIo) on a filesystem error.
   void write(protocol::StreamPosition start, std::span<const ByteView> pieces);
 
+  // Waits until everything written so far is in the file: direct writes
+  // run on a writer thread, and the last, partial block is written only
+  // here. Call it before syncing the file.
+  void flush();
+
   // Where the stream continues; timeline 0 before the first write.
   protocol::StreamPosition position() const { return position_; }
   // The open segment; nullptr when none is open.
   SegmentFilePtr current_segment() const { return current_; }
-  // Lets go of the open segment (it keeps its .partial name) and returns it.
+  // Flushes and lets go of the open segment (it keeps its .partial name)
+  // and returns it.
   SegmentFilePtr release_segment();
 
  private:
@@ -77,12 +87,16 @@ class WalSegmentWriter {
   SegmentFilePtr current_;
   protocol::StreamPosition position_;
   // Direct I/O: the open segment's bytes [stage_start_, stage_start_ +
-  // stage_filled_) are in stage_ (stage_start_ is block-aligned), so a write
-  // that ends inside a block can be continued by rewriting that block.
+  // stage_filled_) are in the active stage (stage_start_ is block-aligned),
+  // so a write that ends inside a block can be continued by rewriting that
+  // block. The other stage may be in flight on writer_.
   bool direct_ = false;
-  std::unique_ptr<AlignedBuffer> stage_;
+  std::unique_ptr<AlignedBuffer> stages_[2];
+  std::unique_ptr<BackgroundWriter> writer_;  // after stages_: goes first
+  int active_ = 0;
   std::uint64_t stage_start_ = 0;
   std::size_t stage_filled_ = 0;
+  bool stage_dirty_ = false;  // bytes staged since the last flush
 };
 
 }  // namespace walstream::storage

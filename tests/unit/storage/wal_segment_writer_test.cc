@@ -66,6 +66,7 @@ class WalSegmentWriterTest : public ::testing::TestWithParam<bool> {
   void write(WalSegmentWriter& writer, StreamPosition start, const std::string& data) {
     const ByteView piece = as_bytes(data);
     writer.write(start, std::span<const ByteView>(&piece, 1));
+    writer.flush();  // direct writes reach the file here
   }
   fs::path path(const std::string& name) const { return dir_.path() / name; }
   fs::path partial(const std::string& name) const { return path(name + ".partial"); }
@@ -186,6 +187,7 @@ TEST_P(WalSegmentWriterTest, RandomBatchesAreByteIdentical) {
     for (ByteView p : batch) lsn.value += p.size();
     EXPECT_EQ(writer.position(), at(lsn.value));
   }
+  writer.flush();
   const std::string all = read_file(path(kSeg3)) + read_file(path(kSeg4)) + read_file(path(kSeg5)) +
                           read_file(path("000000010000000000000006.partial"));
   ASSERT_EQ(all.size(), 4 * kSegSize);
@@ -194,8 +196,8 @@ TEST_P(WalSegmentWriterTest, RandomBatchesAreByteIdentical) {
 }
 
 // Writes that end inside a block (a direct write pads it, and the next one
-// rewrites it): after every write the file holds exactly the stream so far,
-// then zeros.
+// rewrites it): after every write and flush the file holds exactly the
+// stream so far, then zeros.
 TEST_P(WalSegmentWriterTest, EveryWriteIsInTheFileAtOnce) {
   const std::string expected = random_bytes(kSegSize + 50000, 23);
   std::mt19937 rng(24);
@@ -205,6 +207,7 @@ TEST_P(WalSegmentWriterTest, EveryWriteIsInTheFileAtOnce) {
   while (done < expected.size()) {
     const std::size_t n = std::min(size(rng), expected.size() - done);
     write(writer, at(3 * kSegSize + done), expected.substr(done, n));
+    writer.flush();
     done += n;
     const std::uint64_t in_segment = done % kSegSize;
     const std::string name = done < kSegSize    ? std::string(kSeg3) + ".partial"
@@ -249,6 +252,7 @@ TEST_P(WalSegmentWriterTest, ABatchWithMorePiecesThanIovMax) {
   }
   WalSegmentWriter writer(options());
   writer.write(at(3 * kSegSize), pieces);
+  writer.flush();
   EXPECT_EQ(writer.position(), at(3 * kSegSize + expected.size()));
   EXPECT_EQ(read_file(path(kSeg3)), expected.substr(0, kSegSize));
   EXPECT_EQ(read_file(partial(kSeg4)).substr(0, expected.size() - kSegSize),
