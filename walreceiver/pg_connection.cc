@@ -258,6 +258,14 @@ asio::awaitable<bool> PgConnection::start_replication(const std::string& command
 std::optional<CopyBuffer> PgConnection::try_read_copy(bool* copy_done) {
   char* buffer = nullptr;
   int size = PQgetCopyData(conn_, &buffer, /*async=*/1);
+  if (size == 0) {
+    // libpq's buffer holds no complete message: read what the socket already
+    // has (without waiting) before saying so, as pg_receivewal does. Callers
+    // end a batch (and a synchronous standby syncs) when this says "none", so
+    // bytes left in the socket would only make smaller batches.
+    consume_input();
+    size = PQgetCopyData(conn_, &buffer, /*async=*/1);
+  }
   if (size > 0) return CopyBuffer(buffer, size);
   if (size == -1) *copy_done = true;
   if (size < -1) throw_connection_error("could not read COPY data");

@@ -72,9 +72,9 @@ class PgConnection {
   // Converts a result to plain values; throws (kServer) for an error result.
   protocol::ResultSet to_result_set(const PgResult& result, const std::string& what) const;
 
-  // One CopyData message if libpq has a complete one buffered, without
-  // waiting. nullopt: none buffered yet. Sets *copy_done when the server ended
-  // the COPY.
+  // One CopyData message if libpq has a complete one buffered or the socket
+  // already holds one, without waiting. nullopt: none arrived yet. Sets *copy_done when the server
+  // ended the COPY.
   std::optional<CopyBuffer> try_read_copy(bool* copy_done);
   // Waits for the next CopyData message; nullopt when the COPY has ended.
   asio::awaitable<std::optional<CopyBuffer>> read_copy();
