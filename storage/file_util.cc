@@ -192,6 +192,14 @@ void durable_rename(const std::filesystem::path& from, const std::filesystem::pa
   fsync_directory(parent.empty() ? std::filesystem::path(".") : parent);
 }
 
+bool set_direct_io(int fd, bool on, const std::filesystem::path& path_for_errors) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) throw_io_error("get flags of file", path_for_errors, errno);
+  if (::fcntl(fd, F_SETFL, on ? flags | O_DIRECT : flags & ~O_DIRECT) == 0) return true;
+  if (on && errno == EINVAL) return false;
+  throw_io_error(on ? "set O_DIRECT on file" : "clear O_DIRECT on file", path_for_errors, errno);
+}
+
 void sync_filesystem(const std::filesystem::path& path) {
   UniqueFd fd(open_or_throw(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, "open directory"));
   if (::syncfs(fd.get()) != 0) throw_io_error("synchronize file system for", path, errno);

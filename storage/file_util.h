@@ -61,6 +61,10 @@ void pwrite_all(int fd, ByteView data, off_t offset, const std::filesystem::path
 // Writes all of `data` at the current position.
 void write_all(int fd, ByteView data, const std::filesystem::path& path_for_errors);
 
+// Turns O_DIRECT on or off for `fd`. Returns false if turning it on is
+// refused (EINVAL: the filesystem has no direct I/O); throws otherwise.
+bool set_direct_io(int fd, bool on, const std::filesystem::path& path_for_errors);
+
 void fsync_file(const std::filesystem::path& path);
 void fsync_directory(const std::filesystem::path& dir);
 // fsync(from); rename(from, to); fsync(parent of to).

@@ -26,9 +26,9 @@ struct PooledFileStream::File {
   // The appending stream holds one reference, each queued write another;
   // whoever drops the last one finishes the file.
   std::atomic<int> references{1};
-  // Set by close(): the file's real size (direct writes pad the last block).
+  // Set by close(): the file's real size (direct writes pad the last block
+  // when it is not a multiple of the alignment).
   std::uint64_t size = 0;
-  std::uint64_t written_end = 0;
   bool closed = false;
 };
 
@@ -95,7 +95,6 @@ void PooledFileStream::queue_current(bool last) {
       job.length = align_up(filled_);
       std::memset(buffer_->data() + filled_, 0, job.length - filled_);
     }
-    file_->written_end = offset_ + job.length;
   }
   offset_ += filled_;
   filled_ = 0;
@@ -111,7 +110,6 @@ void PooledFileStream::close() {
   } else {
     if (buffer_) pool_->release_buffer(std::move(buffer_));
     file_->size = offset_;
-    file_->written_end = offset_;
   }
   file_->closed = true;
   FileWritePool* pool = std::exchange(pool_, nullptr);
@@ -168,16 +166,8 @@ void FileWritePool::open_file(PooledFileStream::File& file) {
   if (fd < 0) throw_io_error("create file", file.path, errno);
   file.fd = UniqueFd(fd);
   if (::fchmod(fd, file.mode) != 0) throw_io_error("set permissions on file", file.path, errno);
-  if (options_.direct_io) {
-    const int flags = ::fcntl(fd, F_GETFL);
-    if (flags < 0) throw_io_error("get flags of file", file.path, errno);
-    // EINVAL: the filesystem has no direct I/O; write through the page cache.
-    if (::fcntl(fd, F_SETFL, flags | O_DIRECT) == 0) {
-      file.direct = true;
-    } else if (errno != EINVAL) {
-      throw_io_error("set O_DIRECT on file", file.path, errno);
-    }
-  }
+  // Refused: the filesystem has no direct I/O; write through the page cache.
+  if (options_.direct_io) file.direct = set_direct_io(fd, true, file.path);
   std::lock_guard lock(mutex_);
   ++(file.direct ? direct_files_ : buffered_files_);
 }
@@ -254,10 +244,7 @@ void FileWritePool::write_job(Job& job) {
     if (n < 0 && errno == EINVAL && file.direct.load()) {
       // The filesystem took O_DIRECT at open but refuses this write (a
       // larger alignment than ours): finish the file through the page cache.
-      const int flags = ::fcntl(file.fd.get(), F_GETFL);
-      if (flags < 0 || ::fcntl(file.fd.get(), F_SETFL, flags & ~O_DIRECT) != 0) {
-        throw_io_error("clear O_DIRECT on file", file.path, errno);
-      }
+      set_direct_io(file.fd.get(), false, file.path);
       file.direct = false;
       continue;
     }
@@ -273,8 +260,8 @@ void FileWritePool::finish_file(PooledFileStream::File& file) {
   try {
     // An empty file has had no write to open it.
     if (file.closed) ensure_open(file);
-    if (file.closed && file.written_end != file.size &&
-        ::ftruncate(file.fd.get(), static_cast<off_t>(file.size)) != 0) {
+    const bool padded = options_.direct_io && file.size % kDirectIoAlignment != 0;
+    if (file.closed && padded && ::ftruncate(file.fd.get(), static_cast<off_t>(file.size)) != 0) {
       throw_io_error("truncate file", file.path, errno);
     }
     if (file.fd) file.fd.close(file.path);

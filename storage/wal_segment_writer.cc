@@ -29,7 +29,7 @@ using protocol::Lsn;
 constexpr std::size_t kZeroFillChunk = 1024 * 1024;
 
 // Shared by every zero-fill; never written to. Aligned for direct I/O.
-alignas(4096) const std::array<std::byte, kZeroFillChunk> kZeros{};
+alignas(kDirectIoAlignment) const std::array<std::byte, kZeroFillChunk> kZeros{};
 // WAL is staged in this much aligned memory for direct writes.
 constexpr std::size_t kDirectStageSize = 1024 * 1024;
 
@@ -61,15 +61,6 @@ void pwritev_all(int fd, std::span<iovec> iov, off_t offset, const fs::path& pat
       iov.front().iov_len -= left;
     }
   }
-}
-
-// Turns O_DIRECT on or off for `fd`; false if the filesystem refuses it.
-bool set_direct_io(int fd, bool on, const fs::path& path_for_errors) {
-  const int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0) throw_io_error("get flags of file", path_for_errors, errno);
-  if (::fcntl(fd, F_SETFL, on ? flags | O_DIRECT : flags & ~O_DIRECT) == 0) return true;
-  if (on && errno == EINVAL) return false;
-  throw_io_error(on ? "set O_DIRECT on file" : "clear O_DIRECT on file", path_for_errors, errno);
 }
 
 void pwrite_zeros(int fd, std::uint64_t from, std::uint64_t to, const fs::path& path_for_errors) {
