@@ -10,7 +10,6 @@
 #include <boost/asio/signal_set.hpp>
 #include <cerrno>
 #include <csignal>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <vector>
@@ -21,6 +20,7 @@
 #include "storage/file_util.h"
 #include "storage/target_directory.h"
 #include "storage/wal_archive_writer.h"
+#include "walreceiver/abort_on_signals.h"
 #include "walreceiver/basebackup_session.h"
 #include "walreceiver/bench_backup_sink.h"
 #include "walreceiver/pg_connection.h"
@@ -411,12 +411,7 @@ BenchReport run_bench(const BenchOptions& options) {
   asio::io_context io(1);
   AbortSignal abort;
   asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int signal_number) {
-    if (ec) return;
-    abort.abort(std::make_exception_ptr(
-        Error(ErrorKind::kCancelled, std::string("interrupted by ") + ::strsignal(signal_number) +
-                                         "; nothing was left behind")));
-  });
+  abort_on_signals(signals, abort, "nothing was left behind");
 
   BenchReport report;
   std::exception_ptr failure;

@@ -7,7 +7,6 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <csignal>
-#include <cstring>
 
 #include "protocol/error.h"
 #include "protocol/wal_file_names.h"
@@ -18,6 +17,7 @@
 #include "storage/standby_config.h"
 #include "storage/target_directory.h"
 #include "storage/wal_archive_writer.h"
+#include "walreceiver/abort_on_signals.h"
 #include "walreceiver/background_task.h"
 #include "walreceiver/basebackup_session.h"
 #include "walreceiver/pg_connection.h"
@@ -305,12 +305,7 @@ CloneSummary run_clone(const CloneOptions& options) {
   asio::io_context io(1);
   AbortSignal abort;
   asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int signal_number) {
-    if (ec) return;
-    abort.abort(std::make_exception_ptr(
-        Error(ErrorKind::kCancelled, std::string("interrupted by ") + ::strsignal(signal_number) +
-                                         "; the incomplete clone was removed")));
-  });
+  abort_on_signals(signals, abort, "the incomplete clone was removed");
 
   CloneState state;
   if (waldir) state.waldir = &*waldir;
