@@ -71,7 +71,9 @@ void complete_segment(SegmentFile& file, const CompletionPolicy& policy) {
     // in a switch segment) older ones.
     protocol::PageCheck check = *policy.page_check;
     check.max_timeline = file.timeline;
-    std::string problem = check_segment_pages_on_disk(file, check.segment_size, check);
+    std::string problem = file.page_problem
+                              ? *file.page_problem
+                              : check_segment_pages_on_disk(file, check.segment_size, check);
     if (!problem.empty()) {
       throw Error(
           ErrorKind::kIo,

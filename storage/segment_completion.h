@@ -1,8 +1,10 @@
 // The one routine that turns a full WAL segment file into a final one, with
 // its durability steps in order:
 //   1. fdatasync the file (it was zero-filled to full size, so data is all)
-//   2. read it back and check every page header (the server's bytes are
-//      untrusted: a segment with a wrong header never gets a final name)
+//   2. check every page header (the server's bytes are untrusted: a segment
+//      with a wrong header never gets a final name), reading the file back
+//      unless the writer checked the bytes as they went out
+//      (SegmentFile::page_problem)
 //   3. close it (the close error is checked)
 //   4. rename NAME.partial -> NAME
 //   5. fsync the directory, so the new name survives a crash

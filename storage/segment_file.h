@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "protocol/lsn.h"
@@ -22,6 +23,11 @@ struct SegmentFile {
   // Set by the syncer once the directory entry of the new file is durable
   // (fsync of the directory after the first fdatasync). Syncer thread only.
   bool entry_durable = false;
+  // Set by the writer, before it hands the full segment over, when it
+  // checked every page header in memory as the bytes went to the file: ""
+  // if they are valid, else the first problem. nullopt: the completion reads
+  // the file back to check it.
+  std::optional<std::string> page_problem;
 };
 
 using SegmentFilePtr = std::shared_ptr<SegmentFile>;

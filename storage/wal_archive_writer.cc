@@ -38,6 +38,8 @@ WalArchiveWriter::WalArchiveWriter(WalArchiveWriterOptions options) : options_(s
   writer_options.segment_size = options_.segment_size;
   writer_options.file_mode = options_.file_mode;
   writer_options.direct_io = options_.direct_io;
+  writer_options.preallocation = options_.preallocation;
+  writer_options.page_check = options_.page_check;
   writer_options.on_segment_full = [this](SegmentFilePtr file, protocol::StreamPosition end) {
     syncer_->complete(std::move(file), end);
   };

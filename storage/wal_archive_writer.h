@@ -60,6 +60,8 @@ struct WalArchiveWriterOptions {
   std::optional<int> zstd_level;
   // New segments are written with O_DIRECT (see WalSegmentWriter).
   bool direct_io = true;
+  // How new segments get their full size (see SegmentPreallocation).
+  SegmentPreallocation preallocation = SegmentPreallocation::kZeroFill;
   // Syncs and segment completions run on the thread that writes, with no
   // syncer thread (a synchronous standby: see WalSyncerOptions::inline_jobs).
   bool sync_inline = false;

@@ -100,6 +100,18 @@ bool zero_fill(int fd, std::uint64_t from, std::uint64_t size, bool direct,
   }
 }
 
+// Reserves [0, size) of a new, empty file without writing it. Returns
+// false where the filesystem cannot (the caller zero-fills instead).
+bool allocate(int fd, std::uint64_t size, const fs::path& path_for_errors) {
+  int rc;
+  do {
+    rc = ::fallocate(fd, 0, 0, static_cast<off_t>(size));
+  } while (rc != 0 && errno == EINTR);
+  if (rc == 0) return true;
+  if (errno == EOPNOTSUPP || errno == ENOSYS) return false;
+  throw_io_error("allocate space for", path_for_errors, errno);
+}
+
 }  // namespace
 
 WalSegmentWriter::WalSegmentWriter(WalSegmentWriterOptions options)
@@ -107,6 +119,10 @@ WalSegmentWriter::WalSegmentWriter(WalSegmentWriterOptions options)
 
 SegmentFilePtr WalSegmentWriter::release_segment() {
   flush();
+  if (current_ && page_checker_ && checked_bytes_ == options_.segment_size) {
+    current_->page_problem = page_problem_;
+  }
+  page_checker_.reset();
   if (current_ && direct_) {
     // Whoever takes the file over (page check, archiver) reads it with
     // ordinary, unaligned reads.
@@ -134,12 +150,33 @@ void WalSegmentWriter::flush() {
   std::memset(stage + stage_filled_, 0, padded - stage_filled_);
   pwrite_all(current_->fd.get(), ByteView(stage, padded), static_cast<off_t>(stage_start_),
              current_->partial_path);
-  const std::size_t whole_blocks = align_down(stage_filled_);
+  // What stays staged starts at a block boundary, or at a page boundary
+  // while pages are checked (pages are checked whole, in the stage); the
+  // pages before it are checked now.
+  const std::size_t keep_from =
+      page_checker_ ? stage_filled_ / protocol::kWalPageSize * protocol::kWalPageSize
+                    : align_down(stage_filled_);
+  check_staged_pages(keep_from);
+  const std::size_t whole_blocks = keep_from;
   const std::size_t tail = stage_filled_ - whole_blocks;
   std::memmove(stage, stage + whole_blocks, tail);
   stage_start_ += whole_blocks;
   stage_filled_ = tail;
   stage_dirty_ = false;
+}
+
+void WalSegmentWriter::check_staged_pages(std::size_t staged_end) {
+  if (!page_checker_) return;
+  // Stages start at page boundaries (see flush), so the unchecked bytes are
+  // whole pages up to the last page boundary before staged_end.
+  const std::uint64_t end =
+      stage_start_ + staged_end / protocol::kWalPageSize * protocol::kWalPageSize;
+  if (end <= checked_bytes_) return;
+  if (page_problem_.empty()) {
+    page_problem_ = page_checker_->feed(
+        ByteView(stages_[active_]->data() + (checked_bytes_ - stage_start_), end - checked_bytes_));
+  }
+  checked_bytes_ = end;
 }
 
 void WalSegmentWriter::write_direct(std::span<const iovec> iov, std::uint64_t offset) {
@@ -161,6 +198,7 @@ void WalSegmentWriter::write_direct(std::span<const iovec> iov, std::uint64_t of
       data += n;
       left -= n;
       if (stage_filled_ == kDirectStageSize) {
+        check_staged_pages(kDirectStageSize);
         // A full stage is written on the writer thread while the other one
         // fills (submit waits for the write before, of the other stage).
         writer_->submit(current_->fd.get(), ByteView(stages_[active_]->data(), kDirectStageSize),
@@ -268,19 +306,30 @@ void WalSegmentWriter::open_segment(protocol::TimelineId timeline, protocol::Seg
   if (existing_size == 0 && ::fchmod(fd, options_.file_mode) != 0) {
     throw_io_error("set permissions on file", path, errno);
   }
-  // A new file is zero-filled; an existing one keeps its bytes (it may hold
-  // durable WAL) and only gets the zeros it is missing. A new file is then
+  // A new file is zero-filled or allocated; an existing one keeps its bytes
+  // (it may hold durable WAL) and only gets the zeros it is missing. A new file is then
   // written with direct I/O (see the header); an existing one through the
   // page cache, since direct writes pad their last block with zeros and its
   // later bytes may be durable WAL.
   bool direct =
       options_.direct_io && segment_size % kDirectIoAlignment == 0 && set_direct_io(fd, true, path);
-  direct = zero_fill(fd, existing_size, segment_size, direct, path);
+  const bool allocated = existing_size == 0 &&
+                         options_.preallocation == SegmentPreallocation::kAllocate &&
+                         allocate(fd, segment_size, path);
+  if (!allocated) direct = zero_fill(fd, existing_size, segment_size, direct, path);
   if (direct && existing_size > 0) {
     set_direct_io(fd, false, path);
     direct = false;
   }
   direct_ = direct;
+  page_checker_.reset();
+  if (direct && options_.page_check && segment_size % kDirectStageSize == 0) {
+    protocol::PageCheck check = *options_.page_check;
+    check.max_timeline = timeline;  // as the completion's read-back would
+    page_checker_.emplace(segno, check);
+  }
+  checked_bytes_ = 0;
+  page_problem_.clear();
   stage_start_ = 0;
   stage_filled_ = 0;
   stage_dirty_ = false;

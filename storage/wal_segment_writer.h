@@ -1,11 +1,12 @@
 // Writes a WAL stream into segment files the way pg_receivewal does: each
-// segment is NAME.partial, zero-filled to its full size when new (so later
-// fdatasync calls never have to update metadata and readers see a full-size
-// file), written at its offset. A segment that becomes full is handed over,
+// segment is NAME.partial, brought to its full size when new (zero-filled, so
+// later fdatasync calls never have to update metadata, or allocated: see
+// SegmentPreallocation; either way readers see a full-size file of zeros),
+// written at its offset. A segment that becomes full is handed over,
 // descriptor open, to `on_segment_full` (the WalArchiveWriter completes it on
 // its syncer thread).
 //
-// A new segment is zero-filled and written with direct I/O (O_DIRECT): the
+// A new segment is preallocated and written with direct I/O (O_DIRECT): the
 // WAL is copied into an aligned staging buffer and goes to the disk from
 // there, without the page-cache copy that cost more than this one
 // (docs/PERFORMANCE.md). Full 1 MiB stages are written on a writer thread
@@ -32,15 +33,32 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
+#include <string>
 
 #include "protocol/bytes.h"
 #include "protocol/stream_position.h"
+#include "protocol/wal_page.h"
 #include "storage/aligned_buffer.h"
 #include "storage/background_writer.h"
 #include "storage/segment_file.h"
 
 namespace walstream::storage {
+
+// How a new segment file gets its full size before WAL is written into it.
+enum class SegmentPreallocation {
+  // Real zeros, written: later fdatasync calls never have to record newly
+  // written extents, which keeps each sync of a synchronous standby short.
+  // The disk writes every segment twice (zeros, then WAL).
+  kZeroFill,
+  // fallocate(2): the blocks are reserved (a full disk fails here, not
+  // mid-segment) and read as zeros, but nothing is written, so the disk
+  // writes every segment once. An fdatasync after writing into them also
+  // records their conversion to written extents: right for catch-up, where
+  // syncs are rare. Where the filesystem has no fallocate, zero-filled.
+  kAllocate,
+};
 
 struct WalSegmentWriterOptions {
   std::filesystem::path directory;
@@ -49,6 +67,15 @@ struct WalSegmentWriterOptions {
   // New segments are written with direct I/O (O_DIRECT) where the
   // filesystem allows it.
   bool direct_io = true;
+  // How a new segment gets its full size. A .partial that already exists is
+  // always zero-filled from where it ends.
+  SegmentPreallocation preallocation = SegmentPreallocation::kZeroFill;
+  // Page header rules (max_timeline is set per segment). A segment written
+  // with direct I/O is checked here, in the stages, as its bytes go out, and
+  // handed over with SegmentFile::page_problem set: reading 16 MB back from
+  // the disk for the check cost catch-up a third of its throughput
+  // (docs/PERFORMANCE.md). Other segments are left to the completion.
+  std::optional<protocol::PageCheck> page_check;
   // Receives each full segment with the position of its end.
   std::function<void(SegmentFilePtr, protocol::StreamPosition end)> on_segment_full;
 };
@@ -82,6 +109,9 @@ class WalSegmentWriter {
  private:
   void open_segment(protocol::TimelineId timeline, protocol::SegmentNo segno);
   void write_direct(std::span<const iovec> iov, std::uint64_t offset);
+  // Feeds the page checker the staged pages it has not seen that end at or
+  // before `staged_end` (bytes into the active stage).
+  void check_staged_pages(std::size_t staged_end);
 
   WalSegmentWriterOptions options_;
   SegmentFilePtr current_;
@@ -97,6 +127,12 @@ class WalSegmentWriter {
   std::uint64_t stage_start_ = 0;
   std::size_t stage_filled_ = 0;
   bool stage_dirty_ = false;  // bytes staged since the last flush
+  // Direct I/O with a page check: the open segment's pages, checked in order
+  // from its start as each is complete in a stage; checked_bytes_ is where
+  // the unchecked ones begin (a page boundary).
+  std::optional<protocol::SegmentPageChecker> page_checker_;
+  std::uint64_t checked_bytes_ = 0;
+  std::string page_problem_;  // the first problem found; "" while none
 };
 
 }  // namespace walstream::storage

@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "protocol/error.h"
+#include "protocol/lsn.h"
 #include "tools/clone_command.h"
 #include "tools/connection_flags.h"
 
@@ -93,8 +94,8 @@ BenchCommand::BenchCommand(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   c.add_option("--wal-start", wal_start_,
                "Where the WAL stream starts: retained (default: the oldest WAL a new slot keeps, "
-               "15+) or current")
-      ->check(CLI::IsMember({"retained", "current"}));
+               "15+), current, or an LSN such as 0/3000000 (its segment's start; the server must "
+               "still hold that WAL)");
   c.add_flag("--json", json_, "Print the report as JSON");
   c.add_flag("-P,--progress", progress_, "Show progress on stderr");
   c.add_flag("-v,--verbose", verbose_, "Report each step");
@@ -118,8 +119,17 @@ int BenchCommand::run() {
   if (!write_to_.empty()) options_.write_to = write_to_;
   options_.duration = std::chrono::milliseconds(std::llround(duration_seconds_ * 1000));
   if (wal_megabytes_ > 0) options_.wal_max_bytes = wal_megabytes_ * 1024 * 1024;
-  options_.wal_start = wal_start_ == "current" ? walreceiver::WalStartFrom::kCurrent
-                                               : walreceiver::WalStartFrom::kRetained;
+  if (wal_start_ == "retained") {
+    options_.wal_start = walreceiver::WalStartFrom::kRetained;
+  } else if (wal_start_ == "current") {
+    options_.wal_start = walreceiver::WalStartFrom::kCurrent;
+  } else if (const auto lsn = protocol::parse_lsn(wal_start_); lsn && lsn->valid()) {
+    options_.wal_start = walreceiver::WalStartFrom::kGiven;
+    options_.wal_start_lsn = *lsn;
+  } else {
+    throw Error(ErrorKind::kUsage, "--wal-start: \"" + wal_start_ + "\" is not a start",
+                "use retained, current, or an LSN such as 0/3000000");
+  }
   BenchProgressPrinter printer;
   if (progress_) {
     options_.on_progress = [&printer](const walreceiver::BenchProgress& p) { printer.update(p); };

@@ -223,7 +223,7 @@ asio::awaitable<WalStageResult> run_wal_stage(PgConnection& conn, const BenchOpt
   // Where the server stands now, after the backup stage.
   const protocol::SystemIdentity now_at = co_await identify_system(conn);
   const WalBenchStart start = choose_wal_start(options.wal_start, now_at.timeline, now_at.xlogpos,
-                                               restart, server.segment_size);
+                                               restart, server.segment_size, options.wal_start_lsn);
   result.start_from = start.from;
   result.start = start.position;
   spdlog::info("streaming WAL from {} ({})", protocol::to_string(start.position),

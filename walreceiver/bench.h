@@ -49,6 +49,9 @@ struct BenchOptions {
   std::chrono::milliseconds duration{10'000};
   std::optional<std::uint64_t> wal_max_bytes;
   WalStartFrom wal_start = WalStartFrom::kRetained;
+  // With kGiven: where to start (its segment's start). Nothing protects that
+  // WAL from removal but the server's own retention (a slot, wal_keep_size).
+  protocol::Lsn wal_start_lsn;
   std::chrono::milliseconds status_interval{10'000};
   std::function<void(const BenchProgress&)> on_progress;
 };

@@ -113,6 +113,8 @@ const char* to_string(WalStartFrom from) {
       return "retained";
     case WalStartFrom::kCurrent:
       return "current";
+    case WalStartFrom::kGiven:
+      return "given";
   }
   return "?";
 }

@@ -69,6 +69,7 @@ struct BackupStageResult {
 enum class WalStartFrom {
   kRetained,  // the oldest WAL a new slot keeps: its restart position (15+)
   kCurrent,   // the server's current position
+  kGiven,     // a position the user named (--wal-start LSN)
 };
 const char* to_string(WalStartFrom from);
 

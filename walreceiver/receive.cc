@@ -161,6 +161,12 @@ void Receiver::open_archive(protocol::ServerVersion version) {
   // and reports the flush right after the sync (docs/PERFORMANCE.md).
   storage_options.sync_inline = options_.synchronous;
   storage_options.direct_io = options_.direct_io;
+  // An archiver syncs rarely, so the disk need not write each segment's
+  // zeros before its WAL (twice the bytes); a synchronous standby syncs per
+  // commit batch and keeps zero-filled segments, as PostgreSQL's own
+  // wal_init_zero does.
+  storage_options.preallocation = options_.synchronous ? storage::SegmentPreallocation::kZeroFill
+                                                       : storage::SegmentPreallocation::kAllocate;
   protocol::PageCheck check;
   check.magic = protocol::xlog_page_magic_for_major(version.major()).value_or(0);
   check.segment_size = segment_size_;

@@ -9,7 +9,16 @@ namespace walstream::walreceiver {
 WalBenchStart choose_wal_start(WalStartFrom wanted, protocol::TimelineId server_timeline,
                                protocol::Lsn server_position,
                                const std::optional<protocol::StreamPosition>& slot_restart,
-                               std::uint64_t segment_size) {
+                               std::uint64_t segment_size, protocol::Lsn given) {
+  if (wanted == WalStartFrom::kGiven) {
+    if (given > server_position) {
+      throw Error(ErrorKind::kUsage,
+                  "--wal-start " + protocol::to_string(given) + " lies beyond the server's WAL (" +
+                      protocol::to_string(server_position) + ")",
+                  "name a position the server has written, or use --wal-start=retained|current");
+    }
+    return {{server_timeline, protocol::segment_start(given, segment_size)}, WalStartFrom::kGiven};
+  }
   // A restart position on an older timeline lies before the current
   // timeline's switch point: START_REPLICATION on the current timeline
   // refuses it.

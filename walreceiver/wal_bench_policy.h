@@ -27,11 +27,14 @@ struct WalBenchStart {
 // guarantees the server keeps), when the server reported one on its current
 // timeline; otherwise (before 15, which has no READ_REPLICATION_SLOT, or a
 // restart position on an older timeline) at the segment holding the server's
-// current position. Always a segment start, as pg_receivewal starts.
+// current position. kGiven starts at the segment holding `given`, which must
+// not lie beyond the server's position (a usage error: the server would only
+// say it is "ahead of the WAL flush position"). Always a segment start, as
+// pg_receivewal starts.
 WalBenchStart choose_wal_start(WalStartFrom wanted, protocol::TimelineId server_timeline,
                                protocol::Lsn server_position,
                                const std::optional<protocol::StreamPosition>& slot_restart,
-                               std::uint64_t segment_size);
+                               std::uint64_t segment_size, protocol::Lsn given = {});
 
 struct WalBenchLimits {
   std::chrono::steady_clock::duration duration = std::chrono::seconds(10);

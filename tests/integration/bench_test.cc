@@ -389,6 +389,30 @@ TEST_F(BenchTest, WalBytesEndsTheStreamEarly) {
   expect_no_slot(primary());
 }
 
+// bench/compare measures the server's WAL send rate over a backlog this way.
+TEST_F(BenchTest, WalStartAtAGivenLsnStreamsFromItsSegment) {
+  primary().exec("SELECT pg_create_physical_replication_slot('bench_given', true)");
+  const std::string start = primary().query_value("SELECT pg_current_wal_lsn()");
+  primary().exec("SELECT pg_switch_wal()");
+  primary().exec("CREATE TABLE given_start AS SELECT g FROM generate_series(1, 200000) g");
+  primary().exec("DROP TABLE given_start");
+  const CommandResult result =
+      run_walstream(bench_args(primary(), {"--json", "--stages", "wal", "--wal-start", start,
+                                           "--wal-bytes", "4", "--duration", "300"}),
+                    password_env(), 120s);
+  primary().exec("SELECT pg_drop_replication_slot('bench_given')");
+  const json report = expect_report(result);
+  const json& wal = report["wal"];
+  EXPECT_EQ(wal["start_from"], "given");
+  // The start of the segment holding `start`.
+  EXPECT_EQ(wal["start_lsn"],
+            primary().query_value("SELECT '" + start + "'::pg_lsn - file_offset FROM " +
+                                  "pg_walfile_name_offset('" + start + "')"));
+  EXPECT_EQ(wal["stop_reason"], "wal-bytes");
+  EXPECT_GE(wal["bytes"].get<std::uint64_t>(), 4 * kMB);
+  expect_no_slot(primary());
+}
+
 TEST_F(BenchTest, ServerCompressedBackupIsDecompressed) {
   const std::uint64_t databases = database_size_sum(primary());
   const CommandResult result = run_walstream(
@@ -429,6 +453,7 @@ TEST_F(BenchTest, UsageErrors) {
                                                 {"--duration", "0"},
                                                 {"--compress", "client-gzip"},
                                                 {"--wal-start", "oldest"},
+                                                {"--wal-start", "FFFF/0"},
                                                 {"-c", "slow"},
                                                 {"--wal-bytes", "0"}}) {
     std::vector<std::string> args = bench_args(primary());

@@ -12,13 +12,16 @@
 #include <random>
 #include <span>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "protocol/error.h"
+#include "protocol/wal_page.h"
 #include "storage/segment_completion.h"
 #include "tests/support/sample_data.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/wal_builder.h"
 
 namespace walstream::storage {
 namespace {
@@ -42,8 +45,10 @@ const char* const kSeg3 = "000000010000000000000003";
 const char* const kSeg4 = "000000010000000000000004";
 const char* const kSeg5 = "000000010000000000000005";
 
-// Every case runs with direct I/O (the default) and through the page cache.
-class WalSegmentWriterTest : public ::testing::TestWithParam<bool> {
+// Every case runs with direct I/O (the default) and through the page cache,
+// each with new segments zero-filled and allocated.
+class WalSegmentWriterTest
+    : public ::testing::TestWithParam<std::tuple<bool, SegmentPreallocation>> {
  protected:
   // Full segments are completed at once, without fsync, as a clone's syncer
   // would do them.
@@ -51,7 +56,8 @@ class WalSegmentWriterTest : public ::testing::TestWithParam<bool> {
     WalSegmentWriterOptions o;
     o.directory = dir_.path();
     o.segment_size = kSegSize;
-    o.direct_io = GetParam();
+    o.direct_io = std::get<0>(GetParam());
+    o.preallocation = std::get<1>(GetParam());
     o.on_segment_full = [this](SegmentFilePtr file, StreamPosition end) {
       handed_.emplace_back(file, end);
       if (complete_) {
@@ -76,10 +82,45 @@ class WalSegmentWriterTest : public ::testing::TestWithParam<bool> {
   std::vector<std::pair<SegmentFilePtr, StreamPosition>> handed_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Writes, WalSegmentWriterTest, ::testing::Bool(),
-                         [](const auto& test_info) {
-                           return std::string(test_info.param ? "Direct" : "PageCache");
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Writes, WalSegmentWriterTest,
+    ::testing::Combine(::testing::Bool(), ::testing::Values(SegmentPreallocation::kZeroFill,
+                                                            SegmentPreallocation::kAllocate)),
+    [](const auto& test_info) {
+      return std::string(std::get<0>(test_info.param) ? "Direct" : "PageCache") +
+             (std::get<1>(test_info.param) == SegmentPreallocation::kZeroFill ? "ZeroFill"
+                                                                              : "Allocate");
+    });
+
+// Bytes this process passed to write calls so far (/proc/self/io "wchar"),
+// whatever the filesystem does with them.
+std::uint64_t bytes_written_by_this_process() {
+  std::ifstream io("/proc/self/io");
+  std::string key;
+  std::uint64_t value = 0;
+  while (io >> key >> value) {
+    if (key == "wchar:") return value;
+  }
+  ADD_FAILURE() << "no wchar in /proc/self/io";
+  return 0;
+}
+
+// What kAllocate is for: the disk gets each segment's bytes once, not its
+// zeros first. The file still reads as a full segment of zeros past the data.
+TEST_P(WalSegmentWriterTest, AnAllocatedSegmentIsNotWrittenWithZerosFirst) {
+  WalSegmentWriter writer(options());
+  const std::string data = random_bytes(100, 7);
+  const std::uint64_t before = bytes_written_by_this_process();
+  write(writer, at(3 * kSegSize), data);
+  const std::uint64_t written = bytes_written_by_this_process() - before;
+  if (std::get<1>(GetParam()) == SegmentPreallocation::kAllocate) {
+    EXPECT_LT(written, kSegSize / 2);
+  } else {
+    EXPECT_GE(written, kSegSize);
+  }
+  EXPECT_EQ(fs::file_size(partial(kSeg3)), kSegSize);
+  EXPECT_EQ(read_file(partial(kSeg3)), data + std::string(kSegSize - data.size(), '\0'));
+}
 
 TEST_P(WalSegmentWriterTest, FirstWriteCreatesZeroFilledPartial) {
   WalSegmentWriter writer(options());
@@ -93,6 +134,107 @@ TEST_P(WalSegmentWriterTest, FirstWriteCreatesZeroFilledPartial) {
   EXPECT_EQ(fs::file_size(partial(kSeg3)), kSegSize);
   EXPECT_EQ(mode_of(partial(kSeg3)), 0600u);
   EXPECT_EQ(read_file(partial(kSeg3)), data + std::string(kSegSize - data.size(), '\0'));
+}
+
+protocol::PageCheck page_check() {
+  protocol::PageCheck check;
+  check.magic = protocol::xlog_page_magic_for_major(15).value();
+  check.segment_size = kSegSize;
+  check.system_id = test::kSystemId;
+  return check;
+}
+
+std::string valid_segment(std::uint64_t start) {
+  test::WalBuilder wal(Lsn{start});
+  wal.add_record(100);
+  wal.add_switch();
+  const std::vector<std::byte> bytes = wal.bytes();
+  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+// A direct segment's pages are checked in the stages on their way to the
+// disk; the completion then need not read 16 MB back.
+TEST_P(WalSegmentWriterTest, DirectSegmentsArePageCheckedOnTheirWayOut) {
+  complete_ = false;
+  WalSegmentWriterOptions o = options();
+  o.page_check = page_check();
+  WalSegmentWriter writer(o);
+  const std::string segment = valid_segment(3 * kSegSize);
+  ASSERT_EQ(segment.size(), kSegSize);
+  // In pieces that split pages and stages anywhere.
+  for (std::size_t at_byte = 0; at_byte < kSegSize; at_byte += 300'001) {
+    const std::size_t n = std::min<std::size_t>(300'001, kSegSize - at_byte);
+    write(writer, at(3 * kSegSize + at_byte), segment.substr(at_byte, n));
+  }
+  ASSERT_EQ(handed_.size(), 1u);
+  if (std::get<0>(GetParam())) {
+    EXPECT_EQ(handed_[0].first->page_problem, std::optional<std::string>(""));
+  } else {
+    EXPECT_EQ(handed_[0].first->page_problem, std::nullopt);  // read back at completion
+  }
+  EXPECT_EQ(read_file(partial(kSeg3)), segment);
+}
+
+TEST_P(WalSegmentWriterTest, ABadPageFoundOnTheWayOutIsTheOneTheReadBackWouldReport) {
+  complete_ = false;
+  WalSegmentWriterOptions o = options();
+  o.page_check = page_check();
+  WalSegmentWriter writer(o);
+  std::string segment = valid_segment(3 * kSegSize);
+  segment[5 * 8192 + 8] ^= 0x01;  // the page address of page 5
+  for (std::size_t at_byte = 0; at_byte < kSegSize; at_byte += 12'345) {
+    const std::size_t n = std::min<std::size_t>(12'345, kSegSize - at_byte);
+    write(writer, at(3 * kSegSize + at_byte), segment.substr(at_byte, n));
+  }
+  ASSERT_EQ(handed_.size(), 1u);
+  protocol::PageCheck check = page_check();
+  check.max_timeline = 1;
+  const std::string expected = check_segment_pages_on_disk(*handed_[0].first, kSegSize, check);
+  ASSERT_FALSE(expected.empty());
+  if (std::get<0>(GetParam())) {
+    EXPECT_EQ(handed_[0].first->page_problem, std::optional<std::string>(expected));
+  } else {
+    EXPECT_EQ(handed_[0].first->page_problem, std::nullopt);
+  }
+}
+
+// The completion takes the writer's verdict instead of reading the file.
+TEST_P(WalSegmentWriterTest, TheCompletionTakesTheWritersVerdict) {
+  complete_ = false;
+  WalSegmentWriter writer(options());
+  write(writer, at(3 * kSegSize), std::string(kSegSize, 'x'));  // no valid page at all
+  write(writer, at(4 * kSegSize), valid_segment(4 * kSegSize));
+  ASSERT_EQ(handed_.size(), 2u);
+  CompletionPolicy policy;
+  policy.directory = dir_.path();
+  policy.sync = false;
+  policy.page_check = page_check();
+
+  handed_[0].first->page_problem = "";  // trusted: the file is not read back
+  EXPECT_NO_THROW(complete_segment(*handed_[0].first, policy));
+  EXPECT_TRUE(fs::exists(path(kSeg3)));
+
+  handed_[1].first->page_problem = "page at 0/402000: wrong page address";
+  try {
+    complete_segment(*handed_[1].first, policy);
+    FAIL() << "no error";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("page at 0/402000: wrong page address"),
+              std::string::npos)
+        << error.what();
+  }
+  EXPECT_TRUE(fs::exists(partial(kSeg4)));
+  EXPECT_FALSE(fs::exists(path(kSeg4)));
+}
+
+TEST_P(WalSegmentWriterTest, AnIncompleteSegmentIsLeftToTheReadBack) {
+  WalSegmentWriterOptions o = options();
+  o.page_check = page_check();
+  WalSegmentWriter writer(o);
+  write(writer, at(3 * kSegSize), valid_segment(3 * kSegSize).substr(0, kSegSize / 2 + 100));
+  const SegmentFilePtr file = writer.release_segment();
+  ASSERT_TRUE(file);
+  EXPECT_EQ(file->page_problem, std::nullopt);
 }
 
 TEST_P(WalSegmentWriterTest, BytesLandAtTheirOffsets) {

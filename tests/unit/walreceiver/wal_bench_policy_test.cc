@@ -55,6 +55,30 @@ TEST(ChooseWalStartTest, RetainedWhenTheSlotTellsElseCurrent) {
   }
 }
 
+TEST(ChooseWalStartTest, AGivenPositionStartsAtItsSegment) {
+  const Lsn server{0x5123456};
+  const WalBenchStart start = choose_wal_start(
+      WalStartFrom::kGiven, 2, server, StreamPosition{2, Lsn{0x2000028}}, kSegment, Lsn{0x3000100});
+  EXPECT_EQ(start.position, (StreamPosition{2, Lsn{0x3000000}}));
+  EXPECT_EQ(start.from, WalStartFrom::kGiven);
+  // The server's own position is a valid start.
+  EXPECT_EQ(
+      choose_wal_start(WalStartFrom::kGiven, 2, server, std::nullopt, kSegment, server).position,
+      (StreamPosition{2, Lsn{0x5000000}}));
+}
+
+TEST(ChooseWalStartTest, AGivenPositionBeyondTheServersIsAUsageError) {
+  try {
+    (void)choose_wal_start(WalStartFrom::kGiven, 2, Lsn{0x5123456}, std::nullopt, kSegment,
+                           Lsn{0x6000000});
+    FAIL() << "no error";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kUsage);
+    EXPECT_STREQ(error.what(), "--wal-start 0/6000000 lies beyond the server's WAL (0/5123456)");
+    EXPECT_FALSE(error.hint().empty());
+  }
+}
+
 class WalBenchPolicyTest : public ::testing::Test {
  protected:
   const TimePoint t0_ = TimePoint{} + 1000s;
