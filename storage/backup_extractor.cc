@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "protocol/error.h"
+#include "protocol/quote_untrusted.h"
 
 namespace walstream::storage {
 
@@ -17,27 +18,6 @@ namespace fs = std::filesystem;
 
 constexpr std::string_view kManifestName = "backup_manifest";
 constexpr std::string_view kManifestTempName = "backup_manifest.tmp";
-
-// Server-side compression (15+) appends .gz, .lz4 or .zst to the tar name.
-std::string_view without_compression_suffix(std::string_view name) {
-  for (std::string_view suffix : {".gz", ".lz4", ".zst"}) {
-    if (name.ends_with(suffix)) return name.substr(0, name.size() - suffix.size());
-  }
-  return name;
-}
-
-// "base.tar" or "<tablespace oid>.tar".
-bool is_plain_archive_name(std::string_view name) {
-  constexpr std::string_view kSuffix = ".tar";
-  if (!name.ends_with(kSuffix)) return false;
-  std::string_view stem = name.substr(0, name.size() - kSuffix.size());
-  if (stem == "base") return true;
-  if (stem.empty()) return false;
-  for (char c : stem) {
-    if (c < '0' || c > '9') return false;
-  }
-  return true;
-}
 
 // mkdir -p: missing parents and the directory itself get `mode` (exactly).
 void create_directories(const fs::path& dir, mode_t mode) {
@@ -62,19 +42,33 @@ void create_directories(const fs::path& dir, mode_t mode) {
 
 BackupExtractor::BackupExtractor(BackupExtractorOptions options) : options_(std::move(options)) {}
 
+void BackupExtractor::expect_tablespaces(const std::vector<protocol::TablespaceInfo>& tablespaces) {
+  catalog_.emplace(tablespaces);
+}
+
 void BackupExtractor::archive_begin(std::string_view archive_name,
                                     std::string_view tablespace_path) {
-  if (parser_)
-    throw ProtocolError("archive \"" + std::string(archive_name) + "\" began inside another");
-  if (!is_plain_archive_name(without_compression_suffix(archive_name))) {
-    throw ProtocolError("unexpected archive name \"" + std::string(archive_name) + "\"");
+  if (parser_) {
+    throw ProtocolError("archive " + protocol::quote_untrusted(archive_name) +
+                        " began inside another");
   }
+  if (!catalog_) throw Error(ErrorKind::kInternal, "archive began before the tablespace list");
+  if (manifest_file_ || manifest_received_) {
+    throw ProtocolError("archive " + protocol::quote_untrusted(archive_name) +
+                        " began after the backup manifest");
+  }
+  const std::optional<std::uint32_t> oid = catalog_->begin_archive(archive_name, tablespace_path);
 
   fs::path target;
-  if (tablespace_path.empty()) {
+  TablespaceLinks links;
+  if (!oid) {
     target = options_.data_dir;
+    // Tablespace links point at server-side locations; mapped the way the
+    // tablespace archives themselves are.
+    links.locations = catalog_->tablespace_locations();
+    if (options_.map_tablespace) links.map = options_.map_tablespace;
   } else {
-    std::string location(tablespace_path);
+    const std::string& location = *catalog_->location_of(*oid);
     target = options_.map_tablespace ? options_.map_tablespace(location) : location;
     if (!is_missing_or_empty_directory(target)) {
       throw Error(ErrorKind::kUsage,
@@ -83,13 +77,8 @@ void BackupExtractor::archive_begin(std::string_view archive_name,
     }
     create_directories(target, options_.modes.directory);
   }
-
-  // Tablespace symlinks in the main archive point at server-side locations;
-  // map them the same way the tablespace archives themselves are mapped.
-  LinkTargetMapper map_link;
-  if (options_.map_tablespace) map_link = options_.map_tablespace;
   extractor_ = std::make_unique<DataDirExtractor>(std::move(target), options_.modes,
-                                                  std::move(map_link), options_.write_pool);
+                                                  std::move(links), options_.write_pool);
   parser_ = std::make_unique<protocol::TarParser>(*extractor_, options_.tar_trailer);
   decompressor_ = make_archive_decompressor(archive_name);
   archive_bytes_ = 0;
@@ -119,7 +108,10 @@ void BackupExtractor::archive_end() {
 void BackupExtractor::manifest_begin() {
   if (manifest_file_ || manifest_received_) throw ProtocolError("more than one backup manifest");
   fs::path path = options_.data_dir / kManifestTempName;
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, options_.modes.file);
+  // A new file, never through a link: the main archive cannot have placed
+  // one here, but the name is ours and nothing else may hold it.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  options_.modes.file);
   if (fd < 0) throw_io_error("create file", path, errno);
   manifest_file_ = UniqueFd(fd);
   if (::fchmod(manifest_file_.get(), options_.modes.file) != 0) {
@@ -129,6 +121,13 @@ void BackupExtractor::manifest_begin() {
 
 void BackupExtractor::manifest_data(ByteView data) {
   if (!manifest_file_) throw ProtocolError("manifest data received outside the manifest");
+  manifest_bytes_ += data.size();
+  if (manifest_bytes_ > options_.max_manifest_bytes) {
+    throw Error(ErrorKind::kProtocol,
+                "the backup manifest is larger than " +
+                    std::to_string(options_.max_manifest_bytes) + " bytes",
+                "that is no manifest a server writes for a data directory; check the server");
+  }
   write_all(manifest_file_.get(), data, options_.data_dir / kManifestTempName);
 }
 

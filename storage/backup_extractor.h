@@ -8,19 +8,27 @@
 // holding backup_manifest is a finished backup.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "protocol/backup_archives.h"
 #include "protocol/basebackup_stream.h"
+#include "protocol/replication_commands.h"
 #include "protocol/tar.h"
 #include "storage/archive_decompressor.h"
 #include "storage/data_dir_extractor.h"
 #include "storage/file_util.h"
 
 namespace walstream::storage {
+
+// PostgreSQL's manifest takes a few hundred bytes per file: a manifest beyond
+// this is not one (and would fill the disk).
+inline constexpr std::uint64_t kMaxManifestBytes = std::uint64_t{1} << 30;
 
 struct BackupExtractorOptions {
   std::filesystem::path data_dir;  // must exist and be empty
@@ -33,11 +41,18 @@ struct BackupExtractorOptions {
   // Writes file contents on background threads (nullptr: inline); must
   // outlive the extractor, and be finish()ed by the caller.
   FileWritePool* write_pool = nullptr;
+  // A longer manifest fails the backup.
+  std::uint64_t max_manifest_bytes = kMaxManifestBytes;
 };
 
 class BackupExtractor : public protocol::BackupStreamHandler {
  public:
   explicit BackupExtractor(BackupExtractorOptions options);
+
+  // The backup's tablespace list (its header rows), before the first
+  // archive: what archives and tablespace links the stream may hold (see
+  // protocol::BackupArchiveCatalog). Throws ProtocolError for a bad list.
+  void expect_tablespaces(const std::vector<protocol::TablespaceInfo>& tablespaces);
 
   void archive_begin(std::string_view archive_name, std::string_view tablespace_path) override;
   void archive_data(ByteView data) override;
@@ -52,12 +67,14 @@ class BackupExtractor : public protocol::BackupStreamHandler {
 
  private:
   BackupExtractorOptions options_;
+  std::optional<protocol::BackupArchiveCatalog> catalog_;
   std::unique_ptr<DataDirExtractor> extractor_;
   std::unique_ptr<protocol::TarParser> parser_;
   std::unique_ptr<ArchiveDecompressor> decompressor_;  // server-compressed archives only
   UniqueFd manifest_file_;
   std::uint64_t bytes_done_ = 0;
   std::uint64_t archive_bytes_ = 0;
+  std::uint64_t manifest_bytes_ = 0;
   bool manifest_received_ = false;
 };
 

@@ -7,7 +7,9 @@
 #include <cerrno>
 #include <utility>
 
+#include "protocol/backup_archives.h"
 #include "protocol/error.h"
+#include "protocol/quote_untrusted.h"
 
 namespace walstream::storage {
 
@@ -76,8 +78,8 @@ DataDirModes DataDirModes::from_data_directory_mode(mode_t data_directory_mode) 
 }
 
 DataDirExtractor::DataDirExtractor(std::filesystem::path root, DataDirModes modes,
-                                   LinkTargetMapper map_link, FileWritePool* pool)
-    : root_(std::move(root)), modes_(modes), map_link_(std::move(map_link)), pool_(pool) {}
+                                   TablespaceLinks links, FileWritePool* pool)
+    : root_(std::move(root)), modes_(modes), links_(std::move(links)), pool_(pool) {}
 
 void DataDirExtractor::member_begin(const protocol::TarMember& member) {
   if (current_file_ || current_stream_) {
@@ -86,13 +88,14 @@ void DataDirExtractor::member_begin(const protocol::TarMember& member) {
   // The tar parser checks this too; re-checked because this is what keeps
   // writes inside root_.
   if (!protocol::is_safe_relative_path(member.path)) {
-    throw ProtocolError("tar member has unsafe path name \"" + member.path + "\"");
+    throw ProtocolError("tar member has unsafe path name " +
+                        protocol::quote_untrusted(member.path));
   }
   fs::path relative = normalize_member_path(member.path);
   for (const fs::path& link : created_links_) {
     if (is_below(relative, link)) {
-      throw ProtocolError("tar member \"" + member.path + "\" is below symbolic link \"" +
-                          link.string() + "\"");
+      throw ProtocolError("tar member " + protocol::quote_untrusted(member.path) +
+                          " is at or below symbolic link \"" + link.string() + "\"");
     }
   }
   fs::path path = relative == "." ? root_ : root_ / relative;
@@ -137,14 +140,26 @@ void DataDirExtractor::member_begin(const protocol::TarMember& member) {
     }
 
     case protocol::TarMemberType::kSymlink: {
-      std::string target = map_link_ ? map_link_(member.link_target) : member.link_target;
-      // Absolute targets are how tablespaces work; a relative one must not
-      // lead out of root_ (it resolves against the link's directory).
-      if (target.empty() ||
-          (target.front() != '/' &&
-           !protocol::is_safe_relative_path((relative.parent_path() / target).string()))) {
-        throw ProtocolError("link target has unsafe path name \"" + target + "\"");
+      // Only a tablespace link, to where the tablespace list said that
+      // tablespace is: any other link would let later writes (of this
+      // archive, of WAL, of the standby configuration) follow it.
+      const auto oid = protocol::tablespace_link_oid(relative.string());
+      const auto listed = oid ? links_.locations.find(*oid) : links_.locations.end();
+      if (listed == links_.locations.end()) {
+        throw Error(ErrorKind::kProtocol,
+                    "tar member " + protocol::quote_untrusted(member.path) +
+                        " is a symbolic link, and only pg_tblspc/<oid> of a listed tablespace "
+                        "may be one",
+                    "a link in the primary's data directory other than a tablespace's cannot be "
+                    "cloned; replace it by a directory on the primary");
       }
+      if (member.link_target != listed->second) {
+        throw ProtocolError("tablespace link " + protocol::quote_untrusted(member.path) +
+                            " points to " + protocol::quote_untrusted(member.link_target) +
+                            ", but the tablespace list names " +
+                            protocol::quote_untrusted(listed->second));
+      }
+      const std::string target = links_.map ? links_.map(listed->second) : listed->second;
       if (::symlink(target.c_str(), path.c_str()) != 0) {
         if (errno != ENOENT) throw_io_error("create symbolic link", path, errno);
         make_parents(root_, relative, modes_.directory);

@@ -1,6 +1,9 @@
 // Extracts one tar archive of a base backup into a directory, as a plain data
 // directory: directories, files and tablespace symlinks, with the modes the
-// server's data_directory_mode implies. File contents go either through a
+// server's data_directory_mode implies. The archive is untrusted: no member
+// lands outside the directory, and the only symbolic links it may create are
+// pg_tblspc/<oid>, to the location the backup's tablespace list named for
+// <oid> (as -T maps it). File contents go either through a
 // FileWritePool (written on its threads, with direct I/O) or are written
 // inline, straight from the spans the tar parser hands over.
 #pragma once
@@ -9,6 +12,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -26,16 +30,24 @@ struct DataDirModes {
   static DataDirModes from_data_directory_mode(mode_t data_directory_mode);
 };
 
-// Maps a symlink target read from the archive (a tablespace's server-side
-// path) to the path the link should point to in the new data directory.
+// Maps a tablespace's server-side location to the path its link points to
+// in the new data directory (-T).
 using LinkTargetMapper = std::function<std::string(const std::string&)>;
+
+// The symbolic links an archive may hold: pg_tblspc/<oid> -> the server-side
+// location of tablespace <oid> (BackupArchiveCatalog::tablespace_locations
+// for the main archive; none for a tablespace's own archive).
+struct TablespaceLinks {
+  std::map<std::uint32_t, std::string> locations;
+  LinkTargetMapper map;  // nullptr: links point at the server-side location
+};
 
 class DataDirExtractor : public protocol::TarMemberSink {
  public:
   // `root` must exist. Member paths are checked with is_safe_relative_path.
   // `pool`: where file contents are written (nullptr: inline, on this
   // thread); it must outlive the extractor.
-  DataDirExtractor(std::filesystem::path root, DataDirModes modes, LinkTargetMapper map_link,
+  DataDirExtractor(std::filesystem::path root, DataDirModes modes, TablespaceLinks links,
                    FileWritePool* pool = nullptr);
 
   void member_begin(const protocol::TarMember& member) override;
@@ -48,14 +60,14 @@ class DataDirExtractor : public protocol::TarMemberSink {
  private:
   std::filesystem::path root_;
   DataDirModes modes_;
-  LinkTargetMapper map_link_;
+  TablespaceLinks links_;
   FileWritePool* pool_;
   UniqueFd current_file_;            // inline writes
   PooledFileStream current_stream_;  // writes through pool_
   std::filesystem::path current_path_;
   std::uint64_t bytes_written_ = 0;
   // Symlinks this extractor created (relative to root_); no later member may
-  // be placed below one, so a hostile archive cannot write outside root_.
+  // be placed below or at one, so a hostile archive cannot write outside root_.
   std::vector<std::filesystem::path> created_links_;
   // Directories (relative to root_, "" for root_) known to exist, so files
   // created on the pool's threads find their parent.

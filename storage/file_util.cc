@@ -41,10 +41,12 @@ void fchmod_or_throw(int fd, mode_t mode, const std::filesystem::path& path) {
 }
 
 // Opens `path` for writing, creating it with exactly `mode` (fchmod, so the
-// umask does not matter) if it does not exist yet.
+// umask does not matter) if it does not exist yet. Never through a symbolic
+// link: in a target, a link is something a server's archive may have planted.
 UniqueFd open_for_write(const std::filesystem::path& path, int extra_flags, mode_t mode) {
   for (;;) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | extra_flags, mode);
+    int fd = ::open(path.c_str(),
+                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | extra_flags, mode);
     if (fd >= 0) {
       UniqueFd file(fd);
       fchmod_or_throw(file.get(), mode, path);
@@ -52,8 +54,12 @@ UniqueFd open_for_write(const std::filesystem::path& path, int extra_flags, mode
     }
     if (errno == EINTR) continue;
     if (errno != EEXIST) throw_io_error("open file", path, errno);
-    fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | extra_flags);
+    fd = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC | extra_flags);
     if (fd >= 0) return UniqueFd(fd);
+    if (errno == ELOOP) {
+      throw Error(ErrorKind::kIo, "\"" + path.string() + "\" is a symbolic link",
+                  "walstream writes only regular files it owns there; remove the link");
+    }
     // Removed between the two opens: try creating it again.
     if (errno != ENOENT && errno != EINTR) throw_io_error("open file", path, errno);
   }

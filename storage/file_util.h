@@ -78,6 +78,7 @@ void sync_filesystem(const std::filesystem::path& path);
 bool is_missing_or_empty_directory(const std::filesystem::path& dir);
 
 // Writes `contents` to `path` (created with `mode`, truncated if it exists).
+// Neither follows a symbolic link at `path`: that is an error.
 void write_file(const std::filesystem::path& path, std::string_view contents, mode_t mode);
 // Appends `contents` to `path`, creating it with `mode` if missing.
 void append_file(const std::filesystem::path& path, std::string_view contents, mode_t mode);

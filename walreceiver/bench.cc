@@ -116,6 +116,7 @@ asio::awaitable<BackupStageResult> run_backup_stage(PgConnection& conn, const Be
   callbacks.started = [&](const protocol::BackupPosition&,
                           const std::vector<protocol::TablespaceInfo>& tablespaces) {
     started = Clock::now();
+    sink.expect_tablespaces(tablespaces);
     std::uint64_t total_kb = 0;
     bool known = true;
     for (const auto& tablespace : tablespaces) {

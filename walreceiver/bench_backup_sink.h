@@ -13,7 +13,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "protocol/backup_archives.h"
 #include "protocol/basebackup_stream.h"
 #include "protocol/tar.h"
 #include "storage/archive_decompressor.h"
@@ -51,6 +53,10 @@ class BenchBackupSink : public protocol::BackupStreamHandler {
   explicit BenchBackupSink(BenchBackupSinkOptions options);
   ~BenchBackupSink() override;
 
+  // The backup's tablespace list, before the first archive (see
+  // protocol::BackupArchiveCatalog): what the stream may hold.
+  void expect_tablespaces(const std::vector<protocol::TablespaceInfo>& tablespaces);
+
   void archive_begin(std::string_view archive_name, std::string_view tablespace_path) override;
   void archive_data(ByteView data) override;
   void archive_end() override;
@@ -70,6 +76,7 @@ class BenchBackupSink : public protocol::BackupStreamHandler {
   void feed_tar(ByteView plain);
 
   BenchBackupSinkOptions options_;
+  std::optional<protocol::BackupArchiveCatalog> catalog_;
   BenchBackupCounts counts_;
   BackupInclusiveTimes times_;
   std::optional<Clock::time_point> last_call_end_;

@@ -149,6 +149,8 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
   BaseBackupCallbacks callbacks;
   callbacks.started = [&](const protocol::BackupPosition& start,
                           const std::vector<protocol::TablespaceInfo>& tablespaces) {
+    // First: a bad list must fail before any tablespace directory is made.
+    extractor.expect_tablespaces(tablespaces);
     std::uint64_t total_kb = 0;
     bool known = true;
     for (const auto& ts : tablespaces) {

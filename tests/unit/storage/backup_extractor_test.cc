@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "protocol/error.h"
 #include "tests/support/tar_builder.h"
@@ -48,12 +49,19 @@ class BackupExtractorTest : public ::testing::Test {
     return o;
   }
 
+  // The tablespace list the tests' backups come with.
+  std::vector<protocol::TablespaceInfo> listed() const {
+    return {protocol::TablespaceInfo{}, protocol::TablespaceInfo{16400, "/srv/ts_old", {}},
+            protocol::TablespaceInfo{16500, (temp_.path() / "same_path_ts").string(), {}}};
+  }
+
   TempDir temp_{"backup"};
 };
 
 TEST_F(BackupExtractorTest, FullEventSequence) {
   UmaskGuard umask_guard(077);
   BackupExtractor extractor(options(DataDirModes::from_data_directory_mode(0750)));
+  extractor.expect_tablespaces(listed());
 
   std::string base = TarBuilder()
                          .file("PG_VERSION", "16\n")
@@ -113,6 +121,7 @@ TEST_F(BackupExtractorTest, FullEventSequence) {
 // the final sync, gives it the final one.
 TEST_F(BackupExtractorTest, ManifestKeepsTemporaryNameAfterItArrives) {
   BackupExtractor extractor(options());
+  extractor.expect_tablespaces(listed());
   extractor.archive_begin("base.tar", "");
   feed_in_chunks(extractor, TarBuilder().file("PG_VERSION", "16\n").finish(), 512);
   extractor.archive_end();
@@ -165,6 +174,7 @@ INSTANTIATE_TEST_SUITE_P(Modes, CommitBackupManifestTest,
 TEST_F(BackupExtractorTest, EmptyTablespaceDirectoryIsAccepted) {
   fs::create_directory(tablespace_dir());
   BackupExtractor extractor(options());
+  extractor.expect_tablespaces(listed());
   extractor.archive_begin("16400.tar", "/srv/ts_old");
   feed_in_chunks(extractor, TarBuilder().file("f", "x").finish(), 512);
   extractor.archive_end();
@@ -175,6 +185,7 @@ TEST_F(BackupExtractorTest, NonEmptyTablespaceDirectoryIsRefused) {
   fs::create_directory(tablespace_dir());
   { std::ofstream(tablespace_dir() / "leftover") << "x"; }
   BackupExtractor extractor(options());
+  extractor.expect_tablespaces(listed());
   try {
     extractor.archive_begin("16400.tar", "/srv/ts_old");
     FAIL() << "no exception";
@@ -191,6 +202,7 @@ TEST_F(BackupExtractorTest, UnmappedTablespaceUsesServerPath) {
   BackupExtractorOptions o = options();
   o.map_tablespace = nullptr;
   BackupExtractor extractor(std::move(o));
+  extractor.expect_tablespaces(listed());
   extractor.archive_begin("16500.tar", location.string());
   feed_in_chunks(extractor, TarBuilder().file("g", "y").finish(), 4096);
   extractor.archive_end();
@@ -203,6 +215,7 @@ TEST_F(BackupExtractorTest, ServerCompressedArchiveIsDecompressedWhileExtracted)
   std::string compressed(ZSTD_compressBound(tar.size()), '\0');
   compressed.resize(ZSTD_compress(compressed.data(), compressed.size(), tar.data(), tar.size(), 1));
   BackupExtractor extractor(options());
+  extractor.expect_tablespaces(listed());
   extractor.archive_begin("base.tar.zst", "");
   feed_in_chunks(extractor, compressed, 777);
   extractor.archive_end();
@@ -211,6 +224,7 @@ TEST_F(BackupExtractorTest, ServerCompressedArchiveIsDecompressedWhileExtracted)
 
 TEST_F(BackupExtractorTest, UnknownArchiveNamesAreRefused) {
   BackupExtractor extractor(options());
+  extractor.expect_tablespaces(listed());
   for (const char* name : {"base.tar.bz2", "x.tar.zst", "base.zst", "../base.tar.gz"}) {
     EXPECT_THROW(extractor.archive_begin(name, ""), Error) << name;
   }
@@ -218,6 +232,7 @@ TEST_F(BackupExtractorTest, UnknownArchiveNamesAreRefused) {
 
 TEST_F(BackupExtractorTest, UnexpectedArchiveNameIsRefused) {
   BackupExtractor extractor(options());
+  extractor.expect_tablespaces(listed());
   for (const char* name : {"foo.tar", "base", ".tar", "12a.tar"}) {
     EXPECT_THROW(extractor.archive_begin(name, ""), Error) << name;
   }
@@ -225,6 +240,7 @@ TEST_F(BackupExtractorTest, UnexpectedArchiveNameIsRefused) {
 
 TEST_F(BackupExtractorTest, TruncatedArchiveFailsAtEnd) {
   BackupExtractor extractor(options());
+  extractor.expect_tablespaces(listed());
   std::string archive = TarBuilder().file("f", std::string(2000, 'q')).finish();
   extractor.archive_begin("base.tar", "");
   feed_in_chunks(extractor, archive.substr(0, 1024), 1024);
@@ -235,6 +251,7 @@ TEST_F(BackupExtractorTest, OptionalTrailerForOldServers) {
   BackupExtractorOptions o = options();
   o.tar_trailer = protocol::TarParser::Trailer::kOptional;
   BackupExtractor extractor(std::move(o));
+  extractor.expect_tablespaces(listed());
   extractor.archive_begin("base.tar", "");
   feed_in_chunks(extractor, TarBuilder().file("PG_VERSION", "13\n").finish(false), 300);
   extractor.archive_end();
@@ -243,10 +260,81 @@ TEST_F(BackupExtractorTest, OptionalTrailerForOldServers) {
 
 TEST_F(BackupExtractorTest, DataOutsideArchiveIsAProtocolError) {
   BackupExtractor extractor(options());
+  extractor.expect_tablespaces(listed());
   EXPECT_THROW(extractor.archive_data(as_bytes("x")), Error);
   EXPECT_THROW(extractor.archive_end(), Error);
   EXPECT_THROW(extractor.manifest_data(as_bytes("x")), Error);
   EXPECT_THROW(extractor.manifest_end(), Error);
+}
+
+TEST_F(BackupExtractorTest, ArchivesTheTablespaceListDoesNotNameAreRefused) {
+  struct Case {
+    const char* name;
+    const char* path;
+  };
+  for (const Case& c : std::vector<Case>{{"16400.tar", "/srv/elsewhere"},
+                                         {"16401.tar", "/srv/ts_old"},
+                                         {"base.tar", "/srv/ts_old"},
+                                         {"16400.tar", ""},
+                                         {"16400.tar", "srv/ts_old"}}) {
+    BackupExtractor extractor(options());
+    extractor.expect_tablespaces(listed());
+    try {
+      extractor.archive_begin(c.name, c.path);
+      FAIL() << c.name << " at \"" << c.path << "\" was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kProtocol) << c.name;
+    }
+  }
+  EXPECT_FALSE(fs::exists(tablespace_dir()));
+  EXPECT_FALSE(fs::exists("/srv/elsewhere"));
+}
+
+TEST_F(BackupExtractorTest, ATablespaceListWithARelativeLocationIsRefused) {
+  BackupExtractor extractor(options());
+  EXPECT_THROW(extractor.expect_tablespaces({protocol::TablespaceInfo{1, "relative/ts", {}}}),
+               Error);
+  EXPECT_THROW(extractor.expect_tablespaces({protocol::TablespaceInfo{1, "", {}}}), Error);
+  EXPECT_THROW(extractor.expect_tablespaces({protocol::TablespaceInfo{{}, "/srv/ts", {}}}), Error);
+}
+
+TEST_F(BackupExtractorTest, AnArchiveTwiceOrAfterTheManifestIsRefused) {
+  BackupExtractor extractor(options());
+  extractor.expect_tablespaces(listed());
+  extractor.archive_begin("base.tar", "");
+  feed_in_chunks(extractor, TarBuilder().file("PG_VERSION", "16\n").finish(), 512);
+  extractor.archive_end();
+  EXPECT_THROW(extractor.archive_begin("base.tar", ""), Error);
+  extractor.manifest_begin();
+  extractor.manifest_data(as_bytes("{}"));
+  extractor.manifest_end();
+  EXPECT_THROW(extractor.archive_begin("16400.tar", "/srv/ts_old"), Error);
+  EXPECT_FALSE(fs::exists(tablespace_dir()));
+}
+
+TEST_F(BackupExtractorTest, AManifestBeyondTheLimitIsRefused) {
+  BackupExtractorOptions o = options();
+  o.max_manifest_bytes = 100;
+  BackupExtractor extractor(std::move(o));
+  extractor.manifest_begin();
+  extractor.manifest_data(as_bytes(std::string(100, 'm')));
+  try {
+    extractor.manifest_data(as_bytes("m"));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kProtocol);
+    EXPECT_EQ(std::string(e.what()), "the backup manifest is larger than 100 bytes");
+  }
+  EXPECT_EQ(fs::file_size(data_dir() / "backup_manifest.tmp"), 100u);
+}
+
+TEST_F(BackupExtractorTest, AManifestIsNeverWrittenThroughALink) {
+  const fs::path outside = temp_.path() / "outside";
+  { std::ofstream(outside) << "keep"; }
+  fs::create_symlink(outside, data_dir() / "backup_manifest.tmp");
+  BackupExtractor extractor(options());
+  EXPECT_THROW(extractor.manifest_begin(), Error);
+  EXPECT_EQ(read_file(outside), "keep");
 }
 
 }  // namespace

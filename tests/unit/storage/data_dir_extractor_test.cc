@@ -6,8 +6,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "protocol/error.h"
 #include "protocol/tar.h"
@@ -35,7 +37,15 @@ void extract(DataDirExtractor& extractor, const std::string& archive, std::size_
   parser.finish();
 }
 
-std::string identity(const std::string& s) { return s; }
+// An archive that may hold no link (a tablespace's own archive, or a main
+// archive of a server without tablespaces).
+const TablespaceLinks identity{};
+
+// The main archive of a backup listing these tablespaces (oid -> location).
+TablespaceLinks tablespaces(std::map<std::uint32_t, std::string> locations,
+                            LinkTargetMapper map = nullptr) {
+  return TablespaceLinks{std::move(locations), std::move(map)};
+}
 
 protocol::TarMember member(std::string path, protocol::TarMemberType type,
                            std::string link_target = {}) {
@@ -140,13 +150,17 @@ TEST_P(DataDirExtractorTest, ExtractsGroupModesUnderUmask077) {
 TEST_P(DataDirExtractorTest, ByteAtATimeFeedGivesSameResult) {
   TempDir root;
   std::string contents = patterned(1500);
-  std::string archive =
-      TarBuilder().dir("a/").file("a/b", contents).file("c", "xyz").symlink("d/", "/x").finish();
-  DataDirExtractor extractor(root.path(), DataDirModes{}, identity, pool());
+  std::string archive = TarBuilder()
+                            .dir("a/")
+                            .file("a/b", contents)
+                            .file("c", "xyz")
+                            .symlink("pg_tblspc/7/", "/x")
+                            .finish();
+  DataDirExtractor extractor(root.path(), DataDirModes{}, tablespaces({{7, "/x"}}), pool());
   extract(extractor, archive, 1);
   EXPECT_EQ(read_file(root.path() / "a/b"), contents);
   EXPECT_EQ(read_file(root.path() / "c"), "xyz");
-  EXPECT_EQ(fs::read_symlink(root.path() / "d"), "/x");
+  EXPECT_EQ(fs::read_symlink(root.path() / "pg_tblspc/7"), "/x");
 }
 
 TEST_P(DataDirExtractorTest, SymlinkTargetIsMapped) {
@@ -159,7 +173,9 @@ TEST_P(DataDirExtractorTest, SymlinkTargetIsMapped) {
   auto map = [](const std::string& target) {
     return target == "/srv/old/ts" ? std::string("/mnt/new/ts") : target;
   };
-  DataDirExtractor extractor(root.path(), DataDirModes{}, map, pool());
+  DataDirExtractor extractor(root.path(), DataDirModes{},
+                             tablespaces({{16384, "/srv/old/ts"}, {16385, "/srv/other"}}, map),
+                             pool());
   extract(extractor, archive);
   EXPECT_TRUE(fs::is_symlink(root.path() / "pg_tblspc/16384"));
   EXPECT_EQ(fs::read_symlink(root.path() / "pg_tblspc/16384"), "/mnt/new/ts");
@@ -213,8 +229,8 @@ TEST_P(DataDirExtractorTest, DirectoryOverExistingFileIsAnError) {
 TEST_P(DataDirExtractorTest, MissingParentsAreCreated) {
   UmaskGuard umask_guard(077);
   TempDir root;
-  DataDirExtractor extractor(root.path(), DataDirModes::from_data_directory_mode(0750), identity,
-                             pool());
+  DataDirExtractor extractor(root.path(), DataDirModes::from_data_directory_mode(0750),
+                             tablespaces({{1, "/srv/ts"}}), pool());
   extract(extractor, TarBuilder()
                          .file("base/16384/2619", "rel")
                          .dir("x/y/z/")
@@ -260,31 +276,65 @@ TEST_P(DataDirExtractorTest, UnsafePathIsRejected) {
   EXPECT_FALSE(fs::exists(root.path() / "escape"));
 }
 
-TEST_P(DataDirExtractorTest, MemberBelowExtractedSymlinkIsRejected) {
+TEST_P(DataDirExtractorTest, MemberAtOrBelowExtractedSymlinkIsRejected) {
   TempDir root;
   fs::create_directory(root.path() / "data");
   fs::create_directory(root.path() / "outside");
-  DataDirExtractor extractor(root.path() / "data", DataDirModes{}, identity, pool());
-  protocol::TarMember link =
-      member("pg_tblspc/1", protocol::TarMemberType::kSymlink, (root.path() / "outside").string());
+  const std::string outside = (root.path() / "outside").string();
+  DataDirExtractor extractor(root.path() / "data", DataDirModes{}, tablespaces({{1, outside}}),
+                             pool());
+  protocol::TarMember link = member("pg_tblspc/1", protocol::TarMemberType::kSymlink, outside);
   extractor.member_begin(link);
   extractor.member_end();
   for (auto type : {protocol::TarMemberType::kFile, protocol::TarMemberType::kDirectory}) {
-    protocol::TarMember evil = member("pg_tblspc/1/evil", type);
-    EXPECT_THROW(extractor.member_begin(evil), Error);
+    for (const char* path : {"pg_tblspc/1/evil", "pg_tblspc/1", "pg_tblspc/1/"}) {
+      protocol::TarMember evil = member(path, type);
+      EXPECT_THROW(extractor.member_begin(evil), Error) << path;
+    }
   }
   EXPECT_TRUE(fs::is_empty(root.path() / "outside"));
 }
 
-TEST_P(DataDirExtractorTest, RelativeLinkLeavingRootIsRejected) {
+// A link anywhere but pg_tblspc/<listed oid>, or to anywhere but the listed
+// location, would let a later write (of this archive, of WAL, of the standby
+// configuration) leave the target.
+TEST_P(DataDirExtractorTest, OnlyListedTablespaceLinksAreCreated) {
+  struct Case {
+    const char* path;
+    const char* target;
+  };
+  for (const Case& c : std::vector<Case>{{"d", "/x"},
+                                         {"a/link", "../b"},
+                                         {"a/link", "b"},
+                                         {"pg_wal", "/tmp/elsewhere"},
+                                         {"global/pg_control", "/nonexistent/dangling"},
+                                         {"postgresql.auto.conf", "/etc/passwd"},
+                                         {"pg_tblspc/16384", "/srv/other"},
+                                         {"pg_tblspc/99", "/srv/ts"},
+                                         {"pg_tblspc/16384/x", "/srv/ts"},
+                                         {"pg_tblspc/016384", "/srv/ts"},
+                                         {"pg_tblspc", "/srv/ts"}}) {
+    TempDir root;
+    DataDirExtractor extractor(root.path(), DataDirModes{}, tablespaces({{16384, "/srv/ts"}}),
+                               pool());
+    protocol::TarMember link = member(c.path, protocol::TarMemberType::kSymlink, c.target);
+    try {
+      extractor.member_begin(link);
+      FAIL() << c.path << " -> " << c.target << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kProtocol) << c.path;
+      EXPECT_NE(std::string(e.what()).find(c.path), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(fs::symlink_status(root.path() / c.path))) << c.path;
+  }
+}
+
+TEST_P(DataDirExtractorTest, ATablespacesOwnArchiveHoldsNoLink) {
   TempDir root;
   DataDirExtractor extractor(root.path(), DataDirModes{}, identity, pool());
-  protocol::TarMember ok = member("a/link", protocol::TarMemberType::kSymlink, "../b");
-  EXPECT_NO_THROW(extractor.member_begin(ok));
-  EXPECT_EQ(fs::read_symlink(root.path() / "a/link"), "../b");
-  protocol::TarMember bad = member("a/link2", protocol::TarMemberType::kSymlink, "../../b");
-  EXPECT_THROW(extractor.member_begin(bad), Error);
-  EXPECT_FALSE(fs::exists(fs::symlink_status(root.path() / "a/link2")));
+  protocol::TarMember link = member("pg_tblspc/16384", protocol::TarMemberType::kSymlink, "/srv");
+  EXPECT_THROW(extractor.member_begin(link), Error);
+  EXPECT_TRUE(fs::is_empty(root.path()));
 }
 
 TEST_P(DataDirExtractorTest, MissingRootFails) {

@@ -219,6 +219,36 @@ TEST(AppendFileTest, FailsInMissingDirectory) {
   EXPECT_THROW(write_file(path, "a", 0600), Error);
 }
 
+// A link in a target is something a server's archive may have planted:
+// neither write_file nor append_file goes through it, and a dangling one is an
+// error at once (it used to be retried for ever).
+TEST(WriteFileTest, NeverFollowsASymbolicLink) {
+  TempDir dir;
+  const fs::path outside = dir.path() / "outside";
+  write_file(outside, "keep", 0600);
+  fs::create_symlink(outside, dir.path() / "link");
+  fs::create_symlink(dir.path() / "missing", dir.path() / "dangling");
+  for (const char* name : {"link", "dangling"}) {
+    for (int append = 0; append < 2; ++append) {
+      const fs::path path = dir.path() / name;
+      try {
+        if (append) {
+          append_file(path, "x", 0600);
+        } else {
+          write_file(path, "x", 0600);
+        }
+        FAIL() << name << " was written";
+      } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::kIo);
+        EXPECT_EQ(std::string(e.what()), "\"" + path.string() + "\" is a symbolic link");
+        EXPECT_FALSE(e.hint().empty());
+      }
+    }
+  }
+  EXPECT_EQ(read_file(outside), "keep");
+  EXPECT_FALSE(fs::exists(dir.path() / "missing"));
+}
+
 TEST(ReadWholeFileTest, ReadsUpToTheCap) {
   TempDir dir;
   const fs::path path = dir.path() / "f";

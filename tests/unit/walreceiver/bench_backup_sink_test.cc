@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "protocol/error.h"
 #include "tests/support/tar_builder.h"
@@ -39,6 +40,11 @@ std::string zstd_compress(const std::string& plain) {
   return out;
 }
 
+// The tablespace list of the tests' backups: the main directory and one
+// tablespace at /srv/ts1.
+const std::vector<protocol::TablespaceInfo> kListed{
+    protocol::TablespaceInfo{}, protocol::TablespaceInfo{16400, "/srv/ts1", {}}};
+
 void feed_archive(BenchBackupSink& sink, std::string_view name, std::string_view tablespace,
                   const std::string& bytes, std::size_t chunk = 1000) {
   sink.archive_begin(name, tablespace);
@@ -57,6 +63,7 @@ void feed_manifest(BenchBackupSink& sink, const std::string& manifest) {
 
 TEST(BenchBackupSinkTest, DiscardsAndCounts) {
   BenchBackupSink sink({});
+  sink.expect_tablespaces(kListed);
   const std::string base = main_archive();
   const std::string space = tablespace_archive();
   feed_archive(sink, "16400.tar", "/srv/ts1", space);
@@ -78,6 +85,7 @@ TEST(BenchBackupSinkTest, DiscardsAndCounts) {
 
 TEST(BenchBackupSinkTest, DecompressesServerCompressedArchives) {
   BenchBackupSink sink({});
+  sink.expect_tablespaces(kListed);
   const std::string plain = main_archive();
   const std::string compressed = zstd_compress(plain);
   feed_archive(sink, "base.tar.zst", "", compressed, 7);
@@ -95,6 +103,7 @@ TEST(BenchBackupSinkTest, NestedTimesIncludeTheStepsBelow) {
   options.extract_to = temp.path();
   options.map_tablespace = [&temp](const std::string&) { return temp.path() / "ts"; };
   BenchBackupSink sink(options);
+  sink.expect_tablespaces(kListed);
   feed_archive(sink, "base.tar.zst", "", zstd_compress(main_archive()), 100);
 
   const BackupInclusiveTimes& times = sink.times();
@@ -116,6 +125,7 @@ TEST(BenchBackupSinkTest, ExtractsWithTablespacesMapped) {
     return mapped;
   };
   BenchBackupSink sink(options);
+  sink.expect_tablespaces(kListed);
   feed_archive(sink, "16400.tar", "/srv/ts1", tablespace_archive());
   feed_archive(sink, "base.tar", "", main_archive());
   feed_manifest(sink, "{}");
@@ -132,16 +142,27 @@ TEST(BenchBackupSinkTest, ExtractsWithTablespacesMapped) {
 TEST(BenchBackupSinkTest, RefusesBrokenStreams) {
   {
     BenchBackupSink sink({});
+    sink.expect_tablespaces(kListed);
     EXPECT_THROW(sink.archive_data(as_bytes(std::string("x"))), Error);
   }
   {
     BenchBackupSink sink({});
+    sink.expect_tablespaces(kListed);
     sink.archive_begin("base.tar", "");
     EXPECT_THROW(sink.archive_begin("base.tar", ""), Error);
   }
   {
+    // Archives the tablespace list does not allow.
+    BenchBackupSink sink({});
+    sink.expect_tablespaces(kListed);
+    EXPECT_THROW(sink.archive_begin("16400.tar", "/srv/elsewhere"), Error);
+    EXPECT_THROW(sink.archive_begin("16401.tar", "/srv/ts1"), Error);
+    EXPECT_THROW(sink.archive_begin("16400.tar", "srv/ts1"), Error);
+  }
+  {
     // A truncated archive fails at its end, as in a clone.
     BenchBackupSink sink({});
+    sink.expect_tablespaces(kListed);
     std::string truncated = main_archive();
     truncated.resize(700);
     EXPECT_THROW(feed_archive(sink, "base.tar", "", truncated), Error);
