@@ -35,7 +35,8 @@ void copy_contents(const fs::path& source, const fs::path& destination) {
   int raw_in = ::open(source.c_str(), O_RDONLY | O_CLOEXEC);
   if (raw_in < 0) throw_io_error("open file", source, errno);
   UniqueFd in(raw_in);
-  int raw_out = ::open(destination.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int raw_out =
+      ::open(destination.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (raw_out < 0) throw_io_error("open file", destination, errno);
   UniqueFd out(raw_out);
 

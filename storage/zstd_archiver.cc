@@ -70,7 +70,7 @@ void compress_segment_file(const fs::path& dir, const std::string& name, int lev
 
   // A leftover from a crash may be read-only; start afresh.
   unlink_quietly(tmp);
-  UniqueFd out = open_or_throw(tmp, O_WRONLY | O_CREAT | O_EXCL, mode);
+  UniqueFd out = open_or_throw(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
   bool renamed = false;
   try {
     if (::fchmod(out.get(), mode) != 0) throw_io_error("set permissions on file", tmp, errno);

@@ -35,7 +35,8 @@ void decompress_zstd_file(const fs::path& path, const ZstdOutput& out) {
 
 void decompress_file(const fs::path& source, const fs::path& destination,
                      std::optional<std::uint64_t> expected_size) {
-  const int raw = ::open(destination.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const int raw =
+      ::open(destination.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (raw < 0) throw_io_error("open file", destination, errno);
   UniqueFd out(raw);
   try {

@@ -62,6 +62,23 @@ TEST_F(WalRestoreTest, ReplacesAnExistingDestination) {
   EXPECT_EQ(read_file(destination()), segment);
 }
 
+// pg_wal is the server's; a link planted at the temporary name is never
+// written through, for a plain or a compressed segment.
+TEST_F(WalRestoreTest, ALinkAtTheTemporaryNameIsNotFollowed) {
+  const std::string segment = test_support::half_random(kSegSize, 4);
+  put(kName, segment);
+  const fs::path outside = dir_.path() / "outside";
+  { std::ofstream(outside) << "keep"; }
+  fs::create_symlink(outside, pg_wal() / "RECOVERYXLOG.walstream-tmp");
+  EXPECT_THROW(restore_wal_file(archive(), kName, destination()), Error);
+  // The failed restore removed the link (the temporary name is ours).
+  EXPECT_FALSE(fs::exists(fs::symlink_status(pg_wal() / "RECOVERYXLOG.walstream-tmp")));
+  fs::create_symlink(outside, pg_wal() / "RECOVERYXLOG.walstream-tmp");
+  compress_segment_file(archive(), kName, 1);
+  EXPECT_THROW(restore_wal_file(archive(), kName, destination()), Error);
+  EXPECT_TRUE(read_file(outside) == "keep") << "the segment was written through the link";
+}
+
 TEST_F(WalRestoreTest, CompressedSegment) {
   const std::string segment = test_support::half_random(kSegSize, 3);
   put(kName, segment);
