@@ -45,6 +45,23 @@ int main(int argc, char** argv) {
   walstream::tools::VerifyCommand verify(app);
   walstream::tools::BenchCommand bench(app);
 
+  // CLI11 would only say "A subcommand is required" for a misspelt one.
+  std::string names;
+  bool known = false;
+  for (CLI::App* sub : app.get_subcommands({})) {
+    names += (names.empty() ? "" : ", ") + sub->get_name();
+    if (argc >= 2 && sub->check_name(argv[1])) known = true;
+  }
+  if (argc < 2) {
+    print_error("no subcommand given", "choose one of " + names + " (see \"walstream --help\")");
+    return 2;
+  }
+  if (argv[1][0] != '-' && !known) {
+    print_error(std::string("unknown subcommand \"") + argv[1] + "\"",
+                "the subcommands are " + names + " (see \"walstream --help\")");
+    return 2;
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
