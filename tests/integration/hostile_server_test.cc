@@ -204,11 +204,20 @@ TEST_F(HostileServerTest, TruncatedAndOversizedMembersFailWithBoundedMemory) {
   for (const std::string& tar : tars) {
     reset();
     FakeReplicationServer server(serve_backup({.stream = main_archive(tar)}));
-    const CommandResult result = clone(server);
+    // Under /usr/bin/time, for the peak RSS.
+    const fs::path rss_file = scratch_ / "rss";
+    std::vector<std::string> argv{
+        "/usr/bin/time", "-o", rss_file.string(), "-f", "%M", TestEnv::walstream_binary().string(),
+        "clone",         "-D", target_.string()};
+    for (const std::string& a : server.connection_args()) argv.push_back(a);
+    const CommandResult result = run_command(argv, {}, std::chrono::seconds(60));
     EXPECT_EQ(result.exit_code, 1) << result.describe();
     EXPECT_EQ(non_empty_lines(result.err).size(), 1u) << result.describe();
     EXPECT_FALSE(fs::exists(target_));
     expect_outside_untouched();
+    const std::vector<std::string> rss = non_empty_lines(read_file(rss_file));
+    ASSERT_FALSE(rss.empty());
+    EXPECT_LT(std::stoul(rss.back()), 64UL * 1024) << "peak RSS in kB";
   }
 }
 
