@@ -10,6 +10,7 @@
 
 #include "protocol/error.h"
 #include "tools/bench_command.h"
+#include "tools/check_command.h"
 #include "tools/clone_command.h"
 #include "tools/receive_command.h"
 #include "tools/verify_command.h"
@@ -33,7 +34,7 @@ void set_up_logging() {
 
 int main(int argc, char** argv) {
   set_up_logging();
-  CLI::App app{"walstream: PostgreSQL physical replication client (clone, receive, bench)",
+  CLI::App app{"walstream: PostgreSQL physical replication client (clone, receive, check, bench)",
                "walstream"};
   // -h is the host, as in every PostgreSQL tool; help is --help only.
   app.set_help_flag("--help", "Show help");
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
   walstream::tools::RestoreWalCommand restore_wal(app);
   walstream::tools::VerifyCommand verify(app);
   walstream::tools::BenchCommand bench(app);
+  walstream::tools::CheckCommand check(app);
 
   // CLI11 would only say "A subcommand is required" for a misspelt one.
   std::string names;
@@ -81,6 +83,7 @@ int main(int argc, char** argv) {
     if (restore_wal.selected()) return restore_wal.run();
     if (verify.selected()) return verify.run();
     if (bench.selected()) return bench.run();
+    if (check.selected()) return check.run();
   } catch (const walstream::Error& e) {
     print_error(e.what(), e.hint());
     return e.kind() == walstream::ErrorKind::kUsage ? 2 : 1;
