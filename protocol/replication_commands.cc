@@ -382,4 +382,8 @@ std::vector<TablespaceInfo> parse_tablespace_header(const ResultSet& result) {
   return tablespaces;
 }
 
+std::string format_server_version(ServerVersion version) {
+  return std::to_string(version.major()) + "." + std::to_string(version.number % 10000);
+}
+
 }  // namespace walstream::protocol

@@ -21,6 +21,8 @@ struct ServerVersion {
   int number = 0;
   constexpr int major() const { return number / 10000; }
 };
+// As PostgreSQL prints it: 150018 -> "15.18", 180000 -> "18.0".
+std::string format_server_version(ServerVersion version);
 
 // Quotes a string option value for the replication grammar: '...' with
 // embedded quotes doubled (the replication scanner treats backslash as data).

@@ -88,8 +88,12 @@ void BackupExtractor::archive_data(ByteView data) {
   if (!parser_) throw ProtocolError("archive data received outside an archive");
   archive_bytes_ += data.size();
   if (decompressor_) {
-    decompressor_->feed(data, [this](ByteView plain) { parser_->feed(plain); });
+    decompressor_->feed(data, [this](ByteView plain) {
+      plain_bytes_ += plain.size();
+      parser_->feed(plain);
+    });
   } else {
+    plain_bytes_ += data.size();
     parser_->feed(data);
   }
 }
@@ -97,7 +101,10 @@ void BackupExtractor::archive_data(ByteView data) {
 void BackupExtractor::archive_end() {
   if (!parser_) throw ProtocolError("archive end received outside an archive");
   if (decompressor_) {
-    decompressor_->finish([this](ByteView plain) { parser_->feed(plain); });
+    decompressor_->finish([this](ByteView plain) {
+      plain_bytes_ += plain.size();
+      parser_->feed(plain);
+    });
     decompressor_.reset();
   }
   parser_->finish();

@@ -63,6 +63,9 @@ class BackupExtractor : public protocol::BackupStreamHandler {
   void progress(std::uint64_t bytes_done) override;
 
   std::uint64_t bytes_done() const { return bytes_done_; }
+  // Archive bytes as the tar parser saw them (decompressed): what the
+  // server's size estimate counts, whatever the compression.
+  std::uint64_t plain_bytes() const { return plain_bytes_; }
   bool manifest_received() const { return manifest_received_; }
 
  private:
@@ -75,6 +78,7 @@ class BackupExtractor : public protocol::BackupStreamHandler {
   std::uint64_t bytes_done_ = 0;
   std::uint64_t archive_bytes_ = 0;
   std::uint64_t manifest_bytes_ = 0;
+  std::uint64_t plain_bytes_ = 0;
   bool manifest_received_ = false;
 };
 

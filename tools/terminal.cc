@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <string>
+
+#include "walreceiver/progress_text.h"
 
 namespace walstream::tools {
 
@@ -36,16 +39,18 @@ void ProgressPrinter::update(const walreceiver::CloneProgress& progress) {
   auto interval = tty_ ? std::chrono::milliseconds(250) : std::chrono::milliseconds(5000);
   if (!progress.finished && now - last_print_ < interval) return;
   last_print_ = now;
-  std::uint64_t done_kb = progress.bytes_done / 1024;
-  if (progress.bytes_total && *progress.bytes_total > 0) {
-    std::uint64_t total_kb = std::max(*progress.bytes_total / 1024, done_kb);
-    int percent = static_cast<int>(done_kb * 100 / std::max<std::uint64_t>(total_kb, 1));
-    std::fprintf(stderr, "%llu/%llu kB (%d%%)", static_cast<unsigned long long>(done_kb),
-                 static_cast<unsigned long long>(total_kb), percent);
+  std::string line = walreceiver::clone_progress_text(progress.bytes_done, progress.bytes_total,
+                                                      now - started_, progress.finished);
+  if (tty_) {
+    // Redrawn in place: pad over what a longer line before left.
+    const std::size_t width = line.size();
+    if (width < last_width_) line.append(last_width_ - width, ' ');
+    last_width_ = width;
+    line += progress.finished ? "\n" : "\r";
   } else {
-    std::fprintf(stderr, "%llu kB", static_cast<unsigned long long>(done_kb));
+    line += "\n";
   }
-  std::fputs(tty_ && !progress.finished ? "\r" : "\n", stderr);
+  std::fputs(line.c_str(), stderr);
   std::fflush(stderr);
 }
 

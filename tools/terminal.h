@@ -22,7 +22,9 @@ class ProgressPrinter {
 
  private:
   bool tty_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_print_{};
+  std::size_t last_width_ = 0;  // of the line being redrawn
 };
 
 }  // namespace walstream::tools

@@ -379,7 +379,7 @@ asio::awaitable<BenchReport> bench(const BenchOptions& options, AbortSignal& abo
   report.timeline = server.identity.timeline;
   report.segment_size = server.segment_size;
   spdlog::info("connected to PostgreSQL {} (system identifier {})",
-               format_server_version(report.server_version), report.system_id);
+               protocol::format_server_version(report.server_version), report.system_id);
 
   const fs::path* root = nullptr;
   if (target != nullptr) {

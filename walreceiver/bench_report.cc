@@ -140,15 +140,11 @@ double per_second(double amount, BenchDuration duration) {
 
 double megabytes(std::uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
 
-std::string format_server_version(protocol::ServerVersion version) {
-  return std::to_string(version.major()) + "." + std::to_string(version.number % 10000);
-}
-
 std::string bench_report_json(const BenchReport& report) {
   json document = {
       {"server",
        {
-           {"version", format_server_version(report.server_version)},
+           {"version", protocol::format_server_version(report.server_version)},
            {"version_num", report.server_version.number},
            // As text: a 64-bit identifier does not survive a double.
            {"system_identifier", std::to_string(report.system_id)},
@@ -183,7 +179,7 @@ std::string format_table(const std::vector<std::vector<std::string>>& rows) {
 }
 
 std::string bench_report_text(const BenchReport& report) {
-  std::string out = "PostgreSQL " + format_server_version(report.server_version) +
+  std::string out = "PostgreSQL " + protocol::format_server_version(report.server_version) +
                     ", system identifier " + std::to_string(report.system_id) + ", timeline " +
                     std::to_string(report.timeline) + "\n\n";
 

@@ -106,9 +106,6 @@ double seconds(BenchDuration duration);
 double per_second(double amount, BenchDuration duration);
 double megabytes(std::uint64_t bytes);
 
-// "15.18" for 150018, "9.6.24" style is not needed (11+ only).
-std::string format_server_version(protocol::ServerVersion version);
-
 // The whole report as one JSON document (pretty-printed, ending in '\n').
 std::string bench_report_json(const BenchReport& report);
 

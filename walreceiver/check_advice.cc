@@ -1,7 +1,8 @@
 #include "walreceiver/check_advice.h"
 
 #include <array>
-#include <cstdio>
+
+#include "walreceiver/progress_text.h"
 
 namespace walstream::walreceiver {
 
@@ -58,19 +59,6 @@ std::vector<CheckItem> failing_at(std::string_view failed, std::string detail, s
 }
 
 }  // namespace
-
-std::string pretty_size(std::uint64_t bytes) {
-  constexpr std::array<const char*, 5> kUnits = {"bytes", "kB", "MB", "GB", "TB"};
-  double value = static_cast<double>(bytes);
-  std::size_t unit = 0;
-  while (value >= 1024 && unit + 1 < kUnits.size()) {
-    value /= 1024;
-    ++unit;
-  }
-  char text[32];
-  std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", value, kUnits[unit]);
-  return text;
-}
 
 std::vector<CheckItem> connection_failure_items(const std::string& message,
                                                 const std::string& user) {

@@ -59,7 +59,4 @@ CheckItem slot_item(const std::string& slot, const std::optional<SlotFacts>& fac
 CheckItem free_space_item(const std::string& directory, std::uint64_t free_bytes,
                           std::optional<std::uint64_t> database_bytes);
 
-// "1.5 GB", "640 MB", "12 kB": sizes as pg_size_pretty prints them.
-std::string pretty_size(std::uint64_t bytes);
-
 }  // namespace walstream::walreceiver

@@ -76,7 +76,8 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
   auto backup_conn = co_await PgConnection::connect(options.connection, abort);
   ServerFacts facts = co_await read_server_facts(*backup_conn);
   spdlog::info("connected to PostgreSQL {} (system identifier {}, WAL segment size {} MB)",
-               facts.version.number, facts.identity.system_id, facts.segment_size >> 20);
+               protocol::format_server_version(facts.version), facts.identity.system_id,
+               facts.segment_size >> 20);
 
   // The WAL connection is opened before the backup starts so that a refusal
   // (max_wal_senders, pg_hba.conf) is found before any checkpoint or file.
@@ -213,8 +214,9 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
     wal_stream->attach_storage(*wal_storage);
     wal_task.start(stream_until_stop_position(*wal_stream), abort);
   };
-  callbacks.progress = [&](std::uint64_t bytes) {
-    if (options.on_progress) options.on_progress({bytes, total_bytes, false});
+  // Uncompressed bytes, as the server's estimate counts them.
+  callbacks.progress = [&](std::uint64_t) {
+    if (options.on_progress) options.on_progress({extractor.plain_bytes(), total_bytes, false});
   };
 
   CloneSummary summary;
@@ -222,7 +224,7 @@ asio::awaitable<CloneSummary> clone(const CloneOptions& options, AbortSignal& ab
   try {
     BaseBackupSession backup(*backup_conn, backup_options, extractor, callbacks);
     BaseBackupResult result = co_await backup.run();
-    if (options.on_progress) options.on_progress({result.bytes, total_bytes, true});
+    if (options.on_progress) options.on_progress({extractor.plain_bytes(), total_bytes, true});
     if (!wal_stream) throw ProtocolError("BASE_BACKUP finished without a start position");
     spdlog::info("waiting for WAL streaming to reach {}", protocol::to_string(result.end.lsn));
     wal_stream->post(

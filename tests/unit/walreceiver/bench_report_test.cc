@@ -60,9 +60,9 @@ TEST(BenchArithmeticTest, RatesAndUnits) {
   EXPECT_DOUBLE_EQ(megabytes(3 * 1024 * 1024), 3.0);
   EXPECT_DOUBLE_EQ(per_second(10.0, 2s), 5.0);
   EXPECT_DOUBLE_EQ(per_second(10.0, 0s), 0.0);  // nothing measured: no rate, no division
-  EXPECT_EQ(format_server_version({150018}), "15.18");
-  EXPECT_EQ(format_server_version({110022}), "11.22");
-  EXPECT_EQ(format_server_version({180000}), "18.0");
+  EXPECT_EQ(protocol::format_server_version({150018}), "15.18");
+  EXPECT_EQ(protocol::format_server_version({110022}), "11.22");
+  EXPECT_EQ(protocol::format_server_version({180000}), "18.0");
 }
 
 TEST(FormatTableTest, AlignsColumns) {
