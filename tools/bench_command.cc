@@ -12,6 +12,7 @@
 #include "protocol/lsn.h"
 #include "tools/clone_command.h"
 #include "tools/connection_flags.h"
+#include "tools/logging.h"
 
 namespace walstream::tools {
 namespace {
@@ -102,7 +103,8 @@ BenchCommand::BenchCommand(CLI::App& app) {
 }
 
 int BenchCommand::run() {
-  if (verbose_) spdlog::set_level(spdlog::level::info);
+  set_log_identity(walreceiver::connection_identity(options_.connection));
+  if (verbose_) log_verbose();
   parse_bench_stages(stages_, options_);
   options_.checkpoint =
       checkpoint_ == "spread" ? protocol::CheckpointMode::kSpread : protocol::CheckpointMode::kFast;

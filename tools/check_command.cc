@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "tools/connection_flags.h"
+#include "tools/logging.h"
 
 namespace walstream::tools {
 
@@ -42,6 +43,7 @@ std::string check_report_text(const std::vector<walreceiver::CheckItem>& items) 
 }
 
 int CheckCommand::run() {
+  set_log_identity(walreceiver::connection_identity(options_.connection));
   if (!slot_.empty()) options_.slot = slot_;
   if (!directory_.empty()) options_.directory = directory_;
   const std::vector<walreceiver::CheckItem> items = walreceiver::run_check(options_);

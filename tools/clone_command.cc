@@ -7,6 +7,7 @@
 
 #include "protocol/error.h"
 #include "tools/connection_flags.h"
+#include "tools/logging.h"
 #include "tools/terminal.h"
 
 namespace walstream::tools {
@@ -89,7 +90,8 @@ CloneCommand::CloneCommand(CLI::App& app) {
 }
 
 int CloneCommand::run() {
-  if (verbose_) spdlog::set_level(spdlog::level::info);
+  set_log_identity(walreceiver::connection_identity(options_.connection));
+  if (verbose_) log_verbose();
   options_.pgdata = pgdata_;
   if (!slot_.empty()) options_.slot = slot_;
   options_.checkpoint =

@@ -1,9 +1,6 @@
 // walstream: the command line. Parses flags into option structs, runs the
 // subcommand, and is the only place that prints errors and picks exit codes:
 // 0 success, 1 failure, 2 usage error.
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
-
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
@@ -12,34 +9,26 @@
 #include "tools/bench_command.h"
 #include "tools/check_command.h"
 #include "tools/clone_command.h"
+#include "tools/logging.h"
 #include "tools/receive_command.h"
 #include "tools/verify_command.h"
 
-namespace {
-
-void print_error(const std::string& message, const std::string& hint) {
-  std::string line = "walstream: error: " + message;
-  if (!hint.empty()) line += "; hint: " + hint;
-  std::fprintf(stderr, "%s\n", line.c_str());
-}
-
-void set_up_logging() {
-  auto logger = spdlog::stderr_logger_st("walstream");
-  logger->set_pattern("walstream: %v");
-  logger->set_level(spdlog::level::warn);
-  spdlog::set_default_logger(logger);
-}
-
-}  // namespace
+using walstream::tools::print_error;
 
 int main(int argc, char** argv) {
-  set_up_logging();
+  walstream::tools::set_up_logging();
   CLI::App app{"walstream: PostgreSQL physical replication client (clone, receive, check, bench)",
                "walstream"};
   // -h is the host, as in every PostgreSQL tool; help is --help only.
   app.set_help_flag("--help", "Show help");
   app.set_version_flag("-V,--version", "walstream 0.1.0");
   app.require_subcommand(1);
+  // Given before or after the subcommand.
+  app.fallthrough();
+  std::string log_format;
+  std::string log_level;
+  app.add_option("--log-format", log_format, "Log lines as text (default) or json");
+  app.add_option("--log-level", log_level, "error, warning (default), info or debug");
   walstream::tools::CloneCommand clone(app);
   walstream::tools::ReceiveCommand receive(app);
   walstream::tools::RestoreWalCommand restore_wal(app);
@@ -78,6 +67,7 @@ int main(int argc, char** argv) {
   }
 
   try {
+    walstream::tools::apply_log_settings(log_format, log_level);
     if (clone.selected()) return clone.run();
     if (receive.selected()) return receive.run();
     if (restore_wal.selected()) return restore_wal.run();

@@ -7,6 +7,7 @@
 #include "protocol/error.h"
 #include "storage/wal_restore.h"
 #include "tools/connection_flags.h"
+#include "tools/logging.h"
 
 namespace walstream::tools {
 
@@ -61,7 +62,8 @@ ReceiveCommand::ReceiveCommand(CLI::App& app) {
 }
 
 int ReceiveCommand::run() {
-  if (verbose_) spdlog::set_level(spdlog::level::info);
+  set_log_identity(walreceiver::connection_identity(options_.connection));
+  if (verbose_) log_verbose();
   options_.directory = directory_;
   if (!slot_.empty()) options_.slot = slot_;
   if (!endpos_.empty()) {

@@ -115,4 +115,28 @@ Diagnosis diagnose_server_message(const std::string& libpq_message, const std::s
   return diagnosis;
 }
 
+std::string connection_identity(const ConnectionOptions& options) {
+  std::string host;
+  std::string port;
+  std::string user;
+  for (const auto& [key, value] : replication_keywords(options, "")) {
+    if (key == "host") host = value;
+    if (key == "port") port = value;
+    if (key == "user") user = value;
+  }
+  // What libpq would use otherwise: PGHOST, PGPORT, PGUSER, then its
+  // compiled-in defaults.
+  if (PQconninfoOption* defaults = PQconndefaults()) {
+    for (PQconninfoOption* option = defaults; option->keyword != nullptr; ++option) {
+      if (option->val == nullptr) continue;
+      if (host.empty() && std::strcmp(option->keyword, "host") == 0) host = option->val;
+      if (port.empty() && std::strcmp(option->keyword, "port") == 0) port = option->val;
+      if (user.empty() && std::strcmp(option->keyword, "user") == 0) user = option->val;
+    }
+    PQconninfoFree(defaults);
+  }
+  if (host.empty()) host = "localhost";
+  return (user.empty() ? std::string() : user + "@") + host + (port.empty() ? "" : ":" + port);
+}
+
 }  // namespace walstream::walreceiver

@@ -30,6 +30,11 @@ using Keywords = std::vector<std::pair<std::string, std::string>>;
 // Throws walstream::Error (kUsage) if -d does not parse.
 Keywords replication_keywords(const ConnectionOptions& options, const std::string& password);
 
+// "user@host:port" for log lines: from the flags, -d, the PG* variables and
+// libpq's defaults, in libpq's order of precedence; never a password. A
+// unix socket directory shows as the host. Throws like replication_keywords.
+std::string connection_identity(const ConnectionOptions& options);
+
 // Folds libpq's (possibly multi-line) message into one line, removes
 // `secret` from it, and attaches a hint when the cause is a known one.
 struct Diagnosis {
