@@ -11,6 +11,7 @@
 #include "protocol/error.h"
 #include "tools/bench_command.h"
 #include "tools/clone_command.h"
+#include "tools/connection_flags.h"
 #include "tools/receive_command.h"
 #include "tools/verify_command.h"
 
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
     print_error(e.what(), "see \"walstream --help\" or \"walstream clone --help\"");
     return 2;
   }
+  walstream::tools::hide_connection_secrets(app, argc, argv);
 
   try {
     if (clone.selected()) return clone.run();
