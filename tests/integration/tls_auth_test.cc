@@ -261,7 +261,16 @@ TEST_F(TlsAuthTest, ClientCertificateClonesAndReceiveStreams) {
 
 // --- passwords ----------------------------------------------------------------
 
-enum class PasswordSource { kEnvironment, kPassfile, kService, kConnectionString, kUri };
+// kJoinedConnectionString: --dbname=VALUE, one argument holding the flag
+// and the connection string.
+enum class PasswordSource {
+  kEnvironment,
+  kPassfile,
+  kService,
+  kConnectionString,
+  kJoinedConnectionString,
+  kUri
+};
 
 struct PasswordCase {
   const char* name;
@@ -309,6 +318,10 @@ class TlsPasswordTest : public TlsAuthTest, public ::testing::WithParamInterface
       case PasswordSource::kConnectionString:
         return {concat({"-d", "password=" + password + " " + verify_full(*ca_)}, connection(role)),
                 {}};
+      case PasswordSource::kJoinedConnectionString:
+        return {
+            concat({"--dbname=password=" + password + " " + verify_full(*ca_)}, connection(role)),
+            {}};
       case PasswordSource::kUri:
         return {{"-d", "postgresql://" + role + ":" + password + "@127.0.0.1:" + port() +
                            "/?sslmode=verify-full&sslrootcert=" + ca_->certificate().string()},
@@ -387,6 +400,8 @@ INSTANTIATE_TEST_SUITE_P(
                      PasswordSource::kService},
         PasswordCase{"scram_conninfo", "s", kScramPassword, "scram-sha-256",
                      PasswordSource::kConnectionString},
+        PasswordCase{"md5_dbname_equals", "m", kMd5Password, "md5",
+                     PasswordSource::kJoinedConnectionString},
         PasswordCase{"md5_uri", "m", kMd5Password, "md5", PasswordSource::kUri}),
     [](const ::testing::TestParamInfo<PasswordCase>& param_info) { return param_info.param.name; });
 
