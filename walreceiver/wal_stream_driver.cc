@@ -191,7 +191,8 @@ asio::awaitable<std::optional<StreamEndReason>> WalStreamDriver::execute(StreamA
   } else if (std::holds_alternative<stream_action::ReadStreamEnd>(action)) {
     co_await read_stream_end();
   } else if (auto* reconnect = std::get_if<stream_action::ReconnectAfter>(&action)) {
-    spdlog::warn("disconnected; reconnecting in {} ms", reconnect->delay.count());
+    spdlog::warn("disconnected ({}); reconnecting in {} ms", reconnect->cause,
+                 reconnect->delay.count());
     connection_.reset();
     reconnect_at_ = StreamClock::now() + reconnect->delay;
   } else if (auto* finish = std::get_if<stream_action::Finish>(&action)) {

@@ -552,7 +552,7 @@ void WalStreamMachine::lose_connection(const Error& error) {
   }
   last_status_.reset();
   state_ = State::kWaitingToReconnect;
-  actions_.emplace_back(stream_action::ReconnectAfter{reconnect_delay_});
+  actions_.emplace_back(stream_action::ReconnectAfter{reconnect_delay_, error.what()});
   reconnect_delay_ = std::min(reconnect_delay_ * 2, config_.max_reconnect_delay);
 }
 

@@ -165,9 +165,12 @@ struct SendCopyDone {};
 // Read the results that follow the COPY; answer TimelineEnded,
 // StreamingEnded or ConnectionLost.
 struct ReadStreamEnd {};
-// Drop the connection, wait `delay`, then answer TimerFired.
+// Drop the connection, wait `delay`, then answer TimerFired. `cause` is
+// the error that ended the connection, for the user to see what to fix (a
+// wrong certificate or password fails every attempt the same way).
 struct ReconnectAfter {
   std::chrono::milliseconds delay{0};
+  std::string cause;
 };
 // The stream is over: make what was written durable and release it.
 struct Finish {

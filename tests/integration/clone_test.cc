@@ -3,9 +3,13 @@
 // and every failure must leave one clear error line and no half-made target.
 #include <signal.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <initializer_list>
+#include <iostream>
+#include <map>
 #include <memory>
+#include <random>
 #include <regex>
 #include <string>
 #include <thread>
@@ -397,6 +401,119 @@ TEST(CloneDedicatedTest, CloneUnderPgbenchLoadIsConsistent) {
   }
   EXPECT_GT(std::stoll(standby->query_value("SELECT count(*) FROM pgbench_history")),
             std::stoll(history_after_clone));
+}
+
+// Every path under `dir` with its type and size: what a refused run must
+// leave exactly as it was.
+std::map<std::string, std::string> tree_listing(const fs::path& dir) {
+  std::map<std::string, std::string> listing;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    const std::string relative = fs::relative(entry.path(), dir).string();
+    if (entry.is_symlink()) {
+      listing[relative] = "link";
+    } else if (entry.is_directory()) {
+      listing[relative] = "dir";
+    } else {
+      listing[relative] = std::to_string(entry.file_size());
+    }
+  }
+  return listing;
+}
+
+// Waits until no walsender of role r runs and no replication slot is left
+// (a killed clone's temporary slot goes with its walsender).
+void expect_primary_released_clone(PgCluster& primary) {
+  std::string last;
+  EXPECT_TRUE(primary.wait_for_value(
+      "SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender' AND "
+      "usename = 'r') || ',' || (SELECT count(*) FROM pg_replication_slots)",
+      "0,0", 30s, &last))
+      << "walsenders, slots left: " << last;
+}
+
+// SIGKILL leaves walstream no chance to clean up. Ten clones killed at random
+// moments: a re-run into what one left is refused without touching it (or
+// the test removes it), the primary keeps no slot or walsender, and a clone
+// into a fresh directory afterwards makes a standby that streams.
+TEST(CloneDedicatedTest, KillNineLoopThenCloneStreams) {
+  constexpr int kKills = 10;
+  const std::uint32_t seed = kill_seed();
+  SCOPED_TRACE("kill seed " + std::to_string(seed));
+  std::mt19937 random(seed);
+  auto primary = start_dedicated_primary("killclone_primary", {});
+  // Slowed down to 16 MB/s, a clone of the ~22 MB cluster takes over a
+  // second. The kill moments spread over the whole of one, last steps
+  // included (WAL to the end position, standby configuration, sync, the
+  // manifest's rename); a clone that still finishes first is run again.
+  auto throttled_clone = [&](const fs::path& target) {
+    std::vector<std::string> argv{TestEnv::walstream_binary().string()};
+    for (auto& arg : clone_args(target, primary->port(), "r", {"-r", "16M"})) argv.push_back(arg);
+    return Process::start(argv, password_env(kPassword));
+  };
+  const fs::path timed = PgCluster::clone_data_dir("killclone_timed");
+  const auto started = std::chrono::steady_clock::now();
+  const CommandResult whole = throttled_clone(timed)->wait(120s);
+  const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  ASSERT_EQ(whole.exit_code, 0) << whole.describe();
+  fs::remove_all(timed.parent_path());
+  std::uniform_int_distribution<int> delay_ms(0, static_cast<int>(duration.count()));
+
+  int kills = 0;
+  int finished_first = 0;
+  int refused = 0;
+  for (int attempt = 1; kills < kKills; ++attempt) {
+    ASSERT_LE(finished_first, kKills) << "most clones finished before their kill";
+    SCOPED_TRACE("attempt " + std::to_string(attempt) + ", kill " + std::to_string(kills + 1));
+    const fs::path target = PgCluster::clone_data_dir("killclone_" + std::to_string(attempt));
+    auto clone = throttled_clone(target);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(random)));
+    if (!clone->running()) {
+      const CommandResult finished = clone->wait(10s);
+      ASSERT_EQ(finished.exit_code, 0) << finished.describe();
+      ++finished_first;
+    } else {
+      const CommandResult killed = stop_receiver(*clone, SIGKILL);
+      ASSERT_EQ(killed.term_signal, SIGKILL) << killed.describe();
+      ++kills;
+      expect_primary_released_clone(*primary);
+      // Every other kill a re-run meets what it left.
+      if (kills % 2 == 0 && is_non_empty_dir(target)) {
+        const auto before = tree_listing(target);
+        const CommandResult rerun =
+            run_walstream(clone_args(target, primary->port(), "r"), password_env(kPassword), 60s);
+        EXPECT_EQ(rerun.exit_code, 1) << rerun.describe();
+        const std::vector<std::string> lines = non_empty_lines(rerun.err);
+        ASSERT_EQ(lines.size(), 1U) << rerun.describe();
+        EXPECT_THAT(lines.front(), ::testing::StartsWith(kErrorPrefix));
+        EXPECT_THAT(lines.front(), HasSubstr("not empty"));
+        EXPECT_TRUE(tree_listing(target) == before) << "the refused re-run changed " << target;
+        ++refused;
+      }
+    }
+    std::error_code error;
+    fs::remove_all(target.parent_path(), error);
+    ASSERT_FALSE(error) << error.message();
+  }
+  std::cout << kKills << " kills within " << duration.count() << " ms of the start, "
+            << finished_first << " clones finished before their kill, " << refused
+            << " targets refused by a re-run\n";
+  EXPECT_GT(refused, 0) << "no kill left a non-empty target to refuse";
+  expect_primary_released_clone(*primary);
+
+  const fs::path target = PgCluster::clone_data_dir("killclone_final");
+  const CommandResult result =
+      run_walstream(clone_args(target, primary->port(), "r"), password_env(kPassword));
+  ASSERT_EQ(result.exit_code, 0) << result.describe();
+  expect_verifies(target);
+  auto standby = PgCluster::for_clone("killclone_final");
+  standby->start();
+  expect_streaming(*standby);
+  primary->exec("CREATE TABLE after_kills AS SELECT 'written after the clone'::text AS note");
+  std::string last;
+  EXPECT_TRUE(standby->wait_for_value("SELECT note FROM after_kills", "written after the clone",
+                                      60s, &last))
+      << last;
 }
 
 TEST(CloneDedicatedTest, InterruptRemovesTarget) {

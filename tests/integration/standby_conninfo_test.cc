@@ -2,8 +2,6 @@
 // that must use it: options the user set are kept even when they equal
 // libpq's compiled defaults (otherwise the standby would take them from its
 // own environment), against a primary that accepts replication only over SSL.
-#include <libpq-fe.h>
-
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -13,6 +11,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/integration/primary_conninfo.h"
 #include "tests/integration/test_env.h"
 
 namespace walstream::it {
@@ -23,52 +22,6 @@ using ::testing::Contains;
 using ::testing::Key;
 using ::testing::Not;
 using ::testing::Pair;
-
-using ConninfoMap = std::map<std::string, std::string>;
-
-// The value of the last `primary_conninfo = '...'` line of postgresql.auto.conf,
-// with postgresql.conf's quoting undone ('' and \x stand for ' and x).
-std::string primary_conninfo_text(const fs::path& data_dir) {
-  const std::string prefix = "primary_conninfo = '";
-  std::string quoted;
-  for (const auto& line : non_empty_lines(read_file(data_dir / "postgresql.auto.conf"))) {
-    if (line.starts_with(prefix)) quoted = line.substr(prefix.size());
-  }
-  std::string value;
-  for (std::size_t i = 0; i < quoted.size(); ++i) {
-    const char c = quoted[i];
-    if (c == '\\' && i + 1 < quoted.size()) {
-      value += quoted[++i];
-    } else if (c == '\'' && i + 1 < quoted.size() && quoted[i + 1] == '\'') {
-      value += '\'';
-      ++i;
-    } else if (c == '\'') {
-      break;  // the closing quote
-    } else {
-      value += c;
-    }
-  }
-  return value;
-}
-
-// primary_conninfo as libpq itself parses it (keyword -> value, set ones only).
-ConninfoMap primary_conninfo(const fs::path& data_dir) {
-  const std::string text = primary_conninfo_text(data_dir);
-  char* error = nullptr;
-  PQconninfoOption* options = PQconninfoParse(text.c_str(), &error);
-  if (options == nullptr) {
-    const std::string reason = error != nullptr ? error : "out of memory";
-    PQfreemem(error);
-    ADD_FAILURE() << "primary_conninfo does not parse: " << reason << " in: " << text;
-    return {};
-  }
-  ConninfoMap map;
-  for (PQconninfoOption* option = options; option->keyword != nullptr; ++option) {
-    if (option->val != nullptr) map[option->keyword] = option->val;
-  }
-  PQconninfoFree(options);
-  return map;
-}
 
 // A PostgreSQL 15 primary with ssl = on whose pg_hba.conf lets role r
 // replicate over SSL only (hostssl): a standby streams from it only if its

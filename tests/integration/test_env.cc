@@ -17,12 +17,15 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <random>
 #include <set>
 #include <sstream>
 #include <stdexcept>
 
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
+
+#include "tests/integration/test_ca.h"
 
 extern char** environ;
 
@@ -339,6 +342,20 @@ std::unique_ptr<Process> start_walstream(const std::vector<std::string>& args,
   return Process::start(argv, env);
 }
 
+std::string process_cmdline(pid_t pid) {
+  std::string text;
+  try {
+    text = read_file(fs::path("/proc") / std::to_string(pid) / "cmdline");
+  } catch (const std::exception&) {
+    return "";
+  }
+  if (!text.empty() && text.back() == '\0') text.pop_back();
+  for (char& c : text) {
+    if (c == '\0') c = ' ';
+  }
+  return text;
+}
+
 CommandResult stop_receiver(Process& receiver, int sig) {
   receiver.send_signal(sig);
   return receiver.wait(30s);
@@ -352,6 +369,15 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(interval);
   }
+}
+
+std::uint32_t kill_seed() {
+  const char* given = std::getenv("WALSTREAM_IT_KILL_SEED");
+  const std::uint32_t seed = given != nullptr && *given != '\0'
+                                 ? static_cast<std::uint32_t>(std::stoul(given))
+                                 : std::random_device{}();
+  std::cout << "kill seed " << seed << " (WALSTREAM_IT_KILL_SEED=" << seed << " replays it)\n";
+  return seed;
 }
 
 // ---------------------------------------------------------------------------
@@ -487,6 +513,18 @@ void make_self_signed_certificate(const fs::path& data_dir) {
   fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
 }
 
+// server.crt and server.key signed by `ca`, and root.crt, the CA's
+// certificate, to verify client certificates with.
+void install_ca_signed_certificate(const fs::path& data_dir, const TestCertificateAuthority& ca) {
+  const CertifiedKey server =
+      ca.issue_server("server-" + data_dir.parent_path().filename().string());
+  fs::copy_file(server.certificate, data_dir / "server.crt");
+  fs::copy_file(server.key, data_dir / "server.key");
+  fs::permissions(data_dir / "server.key", fs::perms::owner_read | fs::perms::owner_write,
+                  fs::perm_options::replace);
+  fs::copy_file(ca.certificate(), data_dir / "root.crt");
+}
+
 }  // namespace
 
 std::unique_ptr<PgCluster> PgCluster::create_primary(std::string_view name,
@@ -516,7 +554,11 @@ std::unique_ptr<PgCluster> PgCluster::create_primary(std::string_view name,
   const CommandResult result = run_command(initdb, {}, 120s);
   if (result.exit_code != 0) throw std::runtime_error("initdb failed: " + result.describe());
 
-  if (options.ssl) make_self_signed_certificate(cluster->data_dir_);
+  if (options.ssl_ca != nullptr) {
+    install_ca_signed_certificate(cluster->data_dir_, *options.ssl_ca);
+  } else if (options.ssl) {
+    make_self_signed_certificate(cluster->data_dir_);
+  }
 
   cluster->port_ = pick_free_port();
   std::ostringstream conf;
@@ -537,7 +579,8 @@ std::unique_ptr<PgCluster> PgCluster::create_primary(std::string_view name,
        << "shared_buffers = '32MB'\n"
        << "log_connections = on\n"
        << "log_line_prefix = '%m [%p] %q%u@%d '\n";
-  if (options.ssl) conf << "ssl = on\n";
+  if (options.ssl || options.ssl_ca != nullptr) conf << "ssl = on\n";
+  if (options.ssl_ca != nullptr) conf << "ssl_ca_file = 'root.crt'\n";
   for (const auto& line : options.extra_conf) conf << line << "\n";
   append_file(cluster->data_dir_ / "postgresql.conf", conf.str());
 

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <initializer_list>
@@ -25,6 +26,8 @@
 namespace walstream::it {
 
 using namespace std::chrono_literals;
+
+class TestCertificateAuthority;
 
 // Process-wide facts set up by main() before the tests run.
 class TestEnv {
@@ -143,6 +146,10 @@ CommandResult run_walstream(const std::vector<std::string>& args, const EnvOverr
 std::unique_ptr<Process> start_walstream(const std::vector<std::string>& args,
                                          const EnvOverrides& env = {});
 
+// The command line of a running process as /proc/PID/cmdline shows it (what
+// ps and other users see), arguments separated by spaces; empty once it ended.
+std::string process_cmdline(pid_t pid);
+
 // Stops a running walstream (or other child) with `sig` and returns how it
 // ended.
 CommandResult stop_receiver(Process& receiver, int sig = SIGINT);
@@ -150,6 +157,11 @@ CommandResult stop_receiver(Process& receiver, int sig = SIGINT);
 // Polls `condition` every `interval` until it is true or `timeout` passes.
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 60s,
                 std::chrono::milliseconds interval = 20ms);
+
+// Seed for a test's random choices (kill moments, say): the value of the
+// environment variable WALSTREAM_IT_KILL_SEED when set, to replay a run,
+// otherwise a fresh one. Printed on stdout either way, naming the variable.
+std::uint32_t kill_seed();
 
 // A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then
 // released). A server that fails to bind it should retry with another one.
@@ -201,6 +213,11 @@ struct PgClusterOptions {
   // ssl = on, with a fresh self-signed certificate (openssl req -x509) as
   // server.crt/server.key in the data directory, so clones carry it along.
   bool ssl = false;
+  // ssl = on with server.crt/server.key signed by this CA for 127.0.0.1 (what
+  // sslmode=verify-full checks), and the CA's certificate as ssl_ca_file
+  // root.crt, so that client certificates it signed are accepted (cert
+  // authentication). All in the data directory, as with `ssl`.
+  const TestCertificateAuthority* ssl_ca = nullptr;
 };
 
 // One PostgreSQL server, laid out as

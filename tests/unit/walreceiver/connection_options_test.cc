@@ -46,6 +46,24 @@ TEST(ReplicationKeywordsTest, UriIsAccepted) {
   EXPECT_EQ(value_of(keywords, "password"), "pw");
 }
 
+// libpq quotes a malformed URI whole in its complaint: the password in it
+// must not reach the error line.
+TEST(ReplicationKeywordsTest, BadUriErrorHidesItsPassword) {
+  for (const char* uri : {"postgresql://r:hunter2@[::1", "postgresql://r:hunter2@[::1]x"}) {
+    SCOPED_TRACE(uri);
+    ConnectionOptions options;
+    options.conninfo = uri;
+    try {
+      replication_keywords(options, "");
+      FAIL() << "expected an error";
+    } catch (const walstream::Error& e) {
+      EXPECT_EQ(e.kind(), walstream::ErrorKind::kUsage);
+      EXPECT_THAT(e.what(), HasSubstr("URI"));
+      EXPECT_THAT(e.what(), Not(HasSubstr("hunter2")));
+    }
+  }
+}
+
 TEST(ReplicationKeywordsTest, BadConnectionStringIsAUsageError) {
   ConnectionOptions options;
   options.conninfo = "host=a nonsense_option=1";

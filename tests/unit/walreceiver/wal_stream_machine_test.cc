@@ -684,6 +684,21 @@ TEST(WalStreamMachineTest, ReconnectDelaysDoubleUpToTheMaximumAndResetAfterStrea
   EXPECT_EQ(script.feed(lost()), Actions{"ReconnectAfter 1000ms"});
 }
 
+// The same error fails every attempt when the fix is the user's (a wrong CA,
+// a wrong password): the reconnect carries it, so it can be shown.
+TEST(WalStreamMachineTest, AReconnectCarriesTheErrorThatEndedTheConnection) {
+  WalStreamMachine machine(receive_config());
+  machine.start();
+  while (machine.has_action()) machine.next_action();
+  machine.on(stream_event::ConnectionLost{
+      Error(ErrorKind::kConnection, "could not connect: SSL error: certificate verify failed")});
+  ASSERT_TRUE(machine.has_action());
+  const StreamAction action = machine.next_action();
+  const auto* reconnect = std::get_if<stream_action::ReconnectAfter>(&action);
+  ASSERT_NE(reconnect, nullptr) << describe(action);
+  EXPECT_EQ(reconnect->cause, "could not connect: SSL error: certificate verify failed");
+}
+
 TEST(WalStreamMachineTest, NoLoopFailsOnTheFirstLostConnection) {
   WalStreamConfig config = receive_config();
   config.reconnect = false;
