@@ -1,10 +1,40 @@
 #include "storage/background_writer.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <utility>
 
 #include "storage/file_util.h"
 
 namespace walstream::storage {
+
+bool pwrite_all_direct(int fd, ByteView data, off_t offset,
+                       const std::filesystem::path& path_for_errors) {
+  bool direct = true;
+  while (!data.empty()) {
+    const ssize_t n = ::pwrite(fd, data.data(), data.size(), offset);
+    if (n < 0) {
+      const int error = errno;
+      if (error == EINTR) continue;
+      if (error == EINVAL && direct) {
+        const int flags = ::fcntl(fd, F_GETFL);
+        if (flags >= 0 && (flags & O_DIRECT) != 0) {
+          set_direct_io(fd, false, path_for_errors);
+          direct = false;
+          continue;
+        }
+      }
+      throw_io_error("write to file", path_for_errors, error);
+    }
+    // A zero-byte write of a non-empty buffer only happens when the device is full.
+    if (n == 0) throw_io_error("write to file", path_for_errors, ENOSPC);
+    data = data.subspan(static_cast<std::size_t>(n));
+    offset += n;
+  }
+  return direct;
+}
 
 BackgroundWriter::BackgroundWriter() : thread_([this] { run(); }) {}
 
@@ -45,7 +75,7 @@ void BackgroundWriter::run() {
     lock.unlock();
     std::exception_ptr error;
     try {
-      pwrite_all(job.fd, job.data, job.offset, job.path);
+      pwrite_all_direct(job.fd, job.data, job.offset, job.path);
     } catch (...) {
       error = std::current_exception();
     }

@@ -2,6 +2,8 @@
 // can fill its next buffer while the disk takes the previous one. Used for
 // direct (O_DIRECT) writes, which block until the device has the data: on
 // the receiving thread they would stop the socket from being read meanwhile.
+// A filesystem that takes O_DIRECT at open but refuses the writes gets them
+// through the page cache (pwrite_all_direct).
 #pragma once
 
 #include <condition_variable>
@@ -14,6 +16,13 @@
 #include "protocol/bytes.h"
 
 namespace walstream::storage {
+
+// Writes all of `data` at `offset` as pwrite_all does, except that a write
+// refused with EINVAL while `fd` has O_DIRECT set (the filesystem took the
+// flag at open but not the write) clears O_DIRECT on `fd` and is made again
+// through the page cache. Returns false if it cleared O_DIRECT.
+bool pwrite_all_direct(int fd, ByteView data, off_t offset,
+                       const std::filesystem::path& path_for_errors);
 
 class BackgroundWriter {
  public:

@@ -63,11 +63,17 @@ void pwritev_all(int fd, std::span<iovec> iov, off_t offset, const fs::path& pat
   }
 }
 
-void pwrite_zeros(int fd, std::uint64_t from, std::uint64_t to, const fs::path& path_for_errors) {
+// Returns false if the filesystem refused direct writes (O_DIRECT is off
+// for `fd` then; see pwrite_all_direct).
+bool pwrite_zeros(int fd, std::uint64_t from, std::uint64_t to, const fs::path& path_for_errors) {
+  bool direct = true;
   for (std::uint64_t offset = from; offset < to; offset += kZeroFillChunk) {
     const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(kZeroFillChunk, to - offset));
-    pwrite_all(fd, ByteView(kZeros).first(n), static_cast<off_t>(offset), path_for_errors);
+    direct = pwrite_all_direct(fd, ByteView(kZeros).first(n), static_cast<off_t>(offset),
+                               path_for_errors) &&
+             direct;
   }
+  return direct;
 }
 
 // Real zeros from `from` to `size`, not fallocate: later fdatasync calls then
@@ -75,7 +81,8 @@ void pwrite_zeros(int fd, std::uint64_t from, std::uint64_t to, const fs::path& 
 // readers see a full-size segment. With `direct` (O_DIRECT is on for `fd`),
 // the aligned bulk goes to the disk without a page-cache copy. Returns
 // whether O_DIRECT is still on: a filesystem that took the flag but refuses
-// the writes gets them through the page cache.
+// the writes (EINVAL) gets them through the page cache. Any other error
+// fails, as it would without direct I/O.
 bool zero_fill(int fd, std::uint64_t from, std::uint64_t size, bool direct,
                const fs::path& path_for_errors) {
   const std::uint64_t aligned_from = std::min(size, align_up(from));
@@ -86,18 +93,7 @@ bool zero_fill(int fd, std::uint64_t from, std::uint64_t size, bool direct,
     pwrite_zeros(fd, from, aligned_from, path_for_errors);
     if (direct) set_direct_io(fd, true, path_for_errors);
   }
-  if (!direct) {
-    pwrite_zeros(fd, aligned_from, size, path_for_errors);
-    return false;
-  }
-  try {
-    pwrite_zeros(fd, aligned_from, size, path_for_errors);
-    return true;
-  } catch (const Error&) {
-    set_direct_io(fd, false, path_for_errors);
-    pwrite_zeros(fd, aligned_from, size, path_for_errors);
-    return false;
-  }
+  return pwrite_zeros(fd, aligned_from, size, path_for_errors) && direct;
 }
 
 // Reserves [0, size) of a new, empty file without writing it. Returns
@@ -148,8 +144,8 @@ void WalSegmentWriter::flush() {
   std::byte* stage = stages_[active_]->data();
   const std::size_t padded = align_up(stage_filled_);
   std::memset(stage + stage_filled_, 0, padded - stage_filled_);
-  pwrite_all(current_->fd.get(), ByteView(stage, padded), static_cast<off_t>(stage_start_),
-             current_->partial_path);
+  pwrite_all_direct(current_->fd.get(), ByteView(stage, padded), static_cast<off_t>(stage_start_),
+                    current_->partial_path);
   // What stays staged starts at a block boundary, or at a page boundary
   // while pages are checked (pages are checked whole, in the stage); the
   // pages before it are checked now.

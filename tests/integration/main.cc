@@ -31,6 +31,9 @@
 #ifndef WALSTREAM_BINARY
 #error "WALSTREAM_BINARY must name the walstream binary under test"
 #endif
+#ifndef WALSTREAM_FAULT_SHIM
+#error "WALSTREAM_FAULT_SHIM must name the storage fault shim library"
+#endif
 
 extern char** environ;
 
@@ -102,6 +105,21 @@ fs::path copy_binary(const fs::path& scratch) {
     return target;
   }
   fs::permissions(target, fs::perms(0755), error);
+  return target;
+}
+
+// The fault shim goes next to the binary, for the same reason. Empty if it
+// cannot be copied: the fault tests then fail saying so.
+fs::path copy_fault_shim(const fs::path& scratch) {
+  const fs::path source = WALSTREAM_FAULT_SHIM;
+  const fs::path target = scratch / "bin" / source.filename();
+  std::error_code error;
+  fs::copy_file(source, target, fs::copy_options::overwrite_existing, error);
+  if (!error) fs::permissions(target, fs::perms(0755), error);
+  if (error) {
+    std::cerr << "integration_tests: cannot copy " << source << ": " << error.message() << "\n";
+    return {};
+  }
   return target;
 }
 
@@ -216,6 +234,7 @@ int main(int argc, char** argv) {
   ::umask(022);
   const fs::path scratch = make_scratch_dir();
   const fs::path walstream = copy_binary(scratch);
+  const fs::path fault_shim = copy_fault_shim(scratch);
   std::optional<SmallFs> small_fs;
   if (::geteuid() == 0) {
     const TestUser user = ensure_test_user();
@@ -226,6 +245,7 @@ int main(int argc, char** argv) {
   unset_libpq_environment();
   if (::chdir(scratch.c_str()) != 0) die("chdir " + scratch.string());
   it::TestEnv::init(scratch, walstream);
+  it::TestEnv::set_fault_shim(fault_shim);
   if (small_fs) it::TestEnv::set_small_fs_dir(scratch / "smallfs");
 
   const int status = RUN_ALL_TESTS();

@@ -97,6 +97,7 @@ bool current_test_failed() {
 fs::path TestEnv::scratch_;
 fs::path TestEnv::walstream_;
 fs::path TestEnv::small_fs_;
+fs::path TestEnv::fault_shim_;
 
 void TestEnv::init(fs::path scratch, fs::path walstream) {
   scratch_ = std::move(scratch);
@@ -136,6 +137,10 @@ fs::path TestEnv::server_bin_dir(int major) {
 const fs::path& TestEnv::small_fs_dir() { return small_fs_; }
 
 void TestEnv::set_small_fs_dir(fs::path dir) { small_fs_ = std::move(dir); }
+
+const fs::path& TestEnv::fault_shim() { return fault_shim_; }
+
+void TestEnv::set_fault_shim(fs::path shim) { fault_shim_ = std::move(shim); }
 
 fs::path TestEnv::unique_path(std::string_view prefix) {
   static std::atomic<int> counter{0};

@@ -63,10 +63,17 @@ class TestEnv {
   static const std::filesystem::path& small_fs_dir();
   static void set_small_fs_dir(std::filesystem::path dir);
 
+  // The storage fault shim (tests/fault/fault_shim.c), copied next to the
+  // binary by main(): preloaded into a walstream run, it makes chosen file
+  // calls fail. Empty when it could not be copied.
+  static const std::filesystem::path& fault_shim();
+  static void set_fault_shim(std::filesystem::path shim);
+
  private:
   static std::filesystem::path scratch_;
   static std::filesystem::path walstream_;
   static std::filesystem::path small_fs_;
+  static std::filesystem::path fault_shim_;
 };
 
 // Outcome of a finished child process.
