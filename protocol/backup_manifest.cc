@@ -5,14 +5,29 @@
 
 #include "protocol/error.h"
 #include "protocol/hex.h"
+#include "protocol/quote_untrusted.h"
 
 namespace walstream::protocol {
 namespace {
 
 using Json = nlohmann::json;
 
+// Everything in a manifest is untrusted (it comes from a server or from a
+// backup on disk): what it says appears in messages only through
+// quote_untrusted.
 [[noreturn]] void fail(const std::string& message) {
   throw ProtocolError("invalid backup manifest: " + message);
+}
+
+// nlohmann's message without its "[json.exception.<kind>.<id>] " prefix; it
+// quotes what it last read, raw.
+[[noreturn]] void fail_json(const std::string& what, const Json::exception& e) {
+  std::string_view reason = e.what();
+  if (const std::size_t end = reason.find("] ");
+      reason.starts_with("[json.") && end != reason.npos) {
+    reason.remove_prefix(end + 2);
+  }
+  fail(what + quote_untrusted(reason));
 }
 
 std::optional<ChecksumAlgorithm> parse_algorithm(std::string_view name) {
@@ -41,7 +56,7 @@ void check_keys(const Json& object, std::initializer_list<const char*> allowed,
   for (const auto& item : object.items()) {
     bool known = false;
     for (const char* key : allowed) known = known || item.key() == key;
-    if (!known) fail(where + ": unexpected key \"" + item.key() + "\"");
+    if (!known) fail(where + ": unexpected key " + quote_untrusted(item.key()));
   }
 }
 
@@ -64,7 +79,7 @@ ManifestFile parse_file(const Json& entry, std::size_t index) {
     file.path.assign(decoded->begin(), decoded->end());
   }
   if (file.path.empty()) fail(where + ": empty path");
-  where = "file \"" + file.path + "\"";
+  where = "file " + quote_untrusted(file.path);
   if (file.path.front() == '/' || file.path.find('\0') != std::string::npos) {
     fail(where + ": not a relative path");
   }
@@ -76,7 +91,7 @@ ManifestFile parse_file(const Json& entry, std::size_t index) {
   if (entry.contains("Checksum-Algorithm")) {
     const std::string& name = string_field(entry, "Checksum-Algorithm", where);
     auto algorithm = parse_algorithm(name);
-    if (!algorithm) fail(where + ": unknown checksum algorithm \"" + name + "\"");
+    if (!algorithm) fail(where + ": unknown checksum algorithm " + quote_untrusted(name));
     file.algorithm = *algorithm;
   }
   if (entry.contains("Checksum")) {
@@ -111,8 +126,8 @@ ManifestWalRange parse_wal_range(const Json& entry, std::size_t index) {
   const std::string& end = string_field(entry, "End-LSN", where);
   auto start_lsn = parse_lsn(start);
   auto end_lsn = parse_lsn(end);
-  if (!start_lsn) fail(where + ": invalid start LSN \"" + start + "\"");
-  if (!end_lsn) fail(where + ": invalid end LSN \"" + end + "\"");
+  if (!start_lsn) fail(where + ": invalid start LSN " + quote_untrusted(start));
+  if (!end_lsn) fail(where + ": invalid end LSN " + quote_untrusted(end));
   if (*end_lsn < *start_lsn) fail(where + ": ends before it starts");
   range.start = *start_lsn;
   range.end = *end_lsn;
@@ -169,7 +184,7 @@ BackupManifest parse_backup_manifest(std::string_view text) {
   try {
     root = Json::parse(text.begin(), text.end());
   } catch (const Json::exception& e) {
-    fail(std::string("not valid JSON: ") + e.what());
+    fail_json("not valid JSON: ", e);
   }
   if (!root.is_object()) fail("not a JSON object");
   try {
@@ -198,7 +213,7 @@ BackupManifest parse_backup_manifest(std::string_view text) {
       manifest.files.push_back(parse_file(files[i], i));
     }
     for (const auto& file : manifest.files) {
-      if (!paths.insert(file.path).second) fail("duplicate path \"" + file.path + "\"");
+      if (!paths.insert(file.path).second) fail("duplicate path " + quote_untrusted(file.path));
     }
 
     if (!root.contains("WAL-Ranges") || !root.at("WAL-Ranges").is_array()) {
@@ -215,7 +230,7 @@ BackupManifest parse_backup_manifest(std::string_view text) {
     manifest.manifest_checksum = std::move(*checksum);
     return manifest;
   } catch (const Json::exception& e) {
-    fail(e.what());
+    fail_json("", e);
   }
 }
 

@@ -140,6 +140,12 @@ std::string quote_config_value(std::string_view value) {
   out.reserve(value.size() + 2);
   out.push_back('\'');
   for (char c : value) {
+    // A raw newline inside quotes is a syntax error that makes the server
+    // refuse the whole file; the escape reads back as a newline.
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
     if (c == '\'' || c == '\\') out.push_back(c);
     out.push_back(c);
   }

@@ -23,7 +23,8 @@ struct ConninfoOption {
 // '...' with ' and \ backslash-escaped (libpq's conninfo grammar).
 std::string format_conninfo(const std::vector<ConninfoOption>& options);
 
-// A postgresql.conf string literal: '...' with ' and \ doubled.
+// A postgresql.conf string literal: '...' with ' and \ doubled and a newline
+// written as \n (the file's strings cannot hold a raw one).
 std::string quote_config_value(std::string_view value);
 
 // One option of the clone's connection as libpq reports it (PQconninfo).

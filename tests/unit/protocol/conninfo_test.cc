@@ -49,6 +49,20 @@ TEST(QuoteConfigValueTest, DoublesQuotesAndBackslashes) {
   EXPECT_EQ(quote_config_value(R"(\')"), R"('\\''')");
 }
 
+// The configuration file's quoted strings cannot hold a raw newline (the
+// server refuses the whole file, "syntax error"), but read \n as one.
+TEST(QuoteConfigValueTest, NewlineIsWrittenAsAnEscape) {
+  EXPECT_EQ(quote_config_value("a\nb"), R"('a\nb')");
+  EXPECT_EQ(quote_config_value("\n"), R"('\n')");
+  // A carriage return is allowed raw; only the newline ends a line.
+  EXPECT_EQ(quote_config_value("a\rb"), "'a\rb'");
+  const std::string conninfo = format_conninfo({{"password", "line1\nline2"}});
+  EXPECT_EQ(standby_config_text(15, {conninfo, std::nullopt}),
+            "# written by walstream clone\n"
+            R"(primary_conninfo = 'password=''line1\nline2''')"
+            "\n");
+}
+
 TEST(StandbyConnInfoTest, PasswordThroughBothLevels) {
   // Password: a b'c\d  (space, quote, backslash).
   const std::vector<ConninfoOption> options = {

@@ -109,6 +109,44 @@ TEST(IdentifySystemTest, RejectsBadShapesAndValues) {
                "malformed value \"0/0/0\" in column \"xlogpos\" of IDENTIFY_SYSTEM result");
 }
 
+// Column names and values come from the server: in messages they are
+// escaped, one line, bounded.
+TEST(ResultErrorsTest, ServerTextIsEscaped) {
+  const std::string escape = "\x1b[2J\n";
+  const std::string escaped = R"(\x1b[2J\x0a)";
+  const std::vector<std::string> cols = {"systemid", "timeline", "xlogpos", "dbname"};
+  const std::vector<std::pair<walstream::Error, std::string>> errors = {
+      {error_of([&] {
+         parse_identify_system(result(cols, {{"1" + escape, "1", "0/0", "d"}}));
+       }),
+       "malformed value \"1" + escaped + "\" in column \"systemid\""},
+      {error_of([&] {
+         parse_identify_system(
+             result({"systemid", "time" + escape, "xlogpos"}, {{"1", std::nullopt, "0/0"}}));
+       }),
+       "unexpected NULL in column \"time" + escaped + "\""},
+      {error_of([&] {
+         parse_backup_position(result({"recptr", "tli"}, {{"0/0", std::string(5000, '7')}}));
+       }),
+       "malformed value \"777"},
+      {error_of([&] {
+         parse_read_replication_slot(
+             result({"slot_type", "restart_lsn", "restart_tli"}, {{"logi" + escape, "0/1", "1"}}));
+       }),
+       "slot is of type \"logi" + escaped + "\""},
+      {error_of([&] {
+         parse_timeline_history(result({"filename", "content"}, {{"x" + escape, "1"}}), 2);
+       }),
+       "unexpected file name \"x" + escaped + "\""},
+  };
+  for (const auto& [error, words] : errors) {
+    const std::string message = error.what();
+    EXPECT_THAT(message, HasSubstr(words));
+    EXPECT_LE(message.size(), 1000U) << message;
+    for (char c : message) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << "unescaped byte in: " << message;
+  }
+}
+
 TEST(ShowTest, CommandAndParse) {
   EXPECT_EQ(show_command("wal_segment_size"), "SHOW wal_segment_size");
   EXPECT_EQ(parse_show(result({"wal_segment_size"}, {{"16MB"}})), "16MB");
@@ -359,6 +397,8 @@ TEST(TablespaceHeaderTest, RejectsMalformed) {
            result(cols, {{"4294967296", "/srv/ts1", "1"}, main}),  // oid overflow
            result(cols, {{"16384", "", "1"}, main}),               // empty location
            result(cols, {{"16384", "/srv/ts1", "-1"}, main}),      // negative size
+           result(cols, {{"16384", "/srv/ts1", "-0"}, main}),      // a sign
+           result(cols, {{"16384", "/srv/ts1", "+1"}, main}),      // a sign
            result(cols, {{"16384", "/srv/ts1", "1kB"}, main}),     // bad size
            result(cols, {{"16384", "/srv/ts1"}, main}),            // short row
        }) {
