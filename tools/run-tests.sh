@@ -103,7 +103,9 @@ fi
 
 if wants main; then
   start=$SECONDS
-  if ctest --test-dir build --output-on-failure --timeout 900; then
+  # WALSTREAM_TEST_PACKAGE=1: PackageTest installs the .deb on this machine
+  # (and purges it again).
+  if WALSTREAM_TEST_PACKAGE=1 ctest --test-dir build --output-on-failure --timeout 900; then
     record main passed "$start"
   else
     record main FAILED "$start" "see ctest's summary above"
@@ -123,14 +125,20 @@ if wants asan; then
     rm -rf "$logs" && mkdir -p "$logs" && chmod 1777 "$logs"
     # Reports go to files: the integration tests read walstream's stderr as
     # its output, and a test expecting a failure would pass over one.
-    export ASAN_OPTIONS="log_path=$logs/asan:detect_leaks=1:strict_string_checks=1:check_initialization_order=1"
+    # verify_asan_link_order=0: the storage fault tests preload their shim
+    # (tests/fault) ahead of the ASan runtime.
+    export ASAN_OPTIONS="log_path=$logs/asan:detect_leaks=1:strict_string_checks=1:check_initialization_order=1:verify_asan_link_order=0"
     export UBSAN_OPTIONS="log_path=$logs/ubsan:print_stacktrace=1:halt_on_error=1"
     ctest --test-dir build-asan --output-on-failure --timeout 900 -L '^(unit-.*|fuzz)$'
     unit_status=$?
     # PostgreSQL 15 only: the matrix tests (and the one pinned to 14) cover
-    # the other majors in the main stage.
+    # the other majors in the main stage. The storage fault and long crash
+    # loop tests exercise the same code as the rest under many repetitions:
+    # the main stage runs them. Two at a time (each test has its own servers,
+    # ports and directories) to stay within CI's time.
     WALSTREAM_TEST_BINARY=$PWD/build-asan/tools/walstream \
-      ctest --test-dir build --output-on-failure --timeout 900 -L '^integration$' -E 'Matrix|OldMajor'
+      ctest --test-dir build --output-on-failure --timeout 900 -j2 -L '^integration$' \
+        -E 'Matrix|OldMajor|FaultTest|FiftyKillNines|KillNineLoop|Package'
     integration_status=$?
     unset ASAN_OPTIONS UBSAN_OPTIONS
     report_sanitizer_logs "$logs"
