@@ -18,7 +18,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev clang-format
   postgresql-15 postgresql-client-15
   procps util-linux openssl
-  time gnuplot-nox help2man dpkg-dev
+  time gnuplot-nox help2man dpkg-dev adduser
   clang libclang-rt-14-dev llvm
 )
 # A machine image may bring its own node and npm; Debian's npm would
