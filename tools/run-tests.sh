@@ -40,8 +40,8 @@ record() {
 
 wants() { [[ " $stages " == *" $1 "* ]]; }
 
-# Sanitizer builds compile with -O1 and line tables only: about a third less
-# build time than -O2 -g, and the reports still name file and line.
+# Sanitizer builds compile with -O1 and line tables only (-g1): quicker to
+# build than -O2 -g, and the reports still name file and line.
 sanitizer_flags=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG")
 
 # configure_and_build DIR TARGETS... -- CMAKE_ARGS...: quiet unless it fails.

@@ -1,7 +1,8 @@
 // Fuzz target for the BASE_BACKUP stream decoder. The input is a sequence of
 // CopyData messages, each framed as a 2-byte big-endian length and the bytes.
 // Archive data is also fed to a tar parser, as the real pipeline does. Any
-// input must be accepted or rejected with walstream::Error.
+// input must be accepted or rejected with walstream::Error (kProtocol, a
+// printable single line).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include "protocol/basebackup_stream.h"
 #include "protocol/error.h"
 #include "protocol/tar.h"
+#include "tests/fuzz/fuzz_support.h"
 
 namespace {
 
@@ -76,8 +78,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       pos += n;
     }
     decoder.finish();
-  } catch (const walstream::Error&) {
+  } catch (const walstream::Error& e) {
     // Rejected input: expected for most fuzz inputs.
+    walstream::fuzz::check_error(e, walstream::ErrorKind::kProtocol);
   }
   return 0;
 }

@@ -1,6 +1,7 @@
 // Fuzz target for the START_REPLICATION CopyData decoder. Any input must either
-// decode or throw walstream::Error; anything else (a crash, another exception,
-// a payload view outside the input) is a bug.
+// decode or throw walstream::Error (kProtocol, a printable single line);
+// anything else (a crash, another exception, a payload view outside the
+// input) is a bug.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -8,6 +9,7 @@
 
 #include "protocol/error.h"
 #include "protocol/replication_messages.h"
+#include "tests/fuzz/fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const walstream::ByteView input(reinterpret_cast<const std::byte*>(data), size);
@@ -20,8 +22,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::abort();
       }
     }
-  } catch (const walstream::Error&) {
+  } catch (const walstream::Error& e) {
     // Rejected input: expected for most fuzz inputs.
+    walstream::fuzz::check_error(e, walstream::ErrorKind::kProtocol);
   }
   return 0;
 }

@@ -2,6 +2,7 @@
 // parsed twice, in one piece and cut into small uneven chunks; both runs must
 // either fail with the same walstream::Error message or report the same
 // events. Member data must always be a view into the input (no copies).
+// Errors are about the archive (kProtocol) and printable single lines.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -11,6 +12,7 @@
 
 #include "protocol/error.h"
 #include "protocol/tar.h"
+#include "tests/fuzz/fuzz_support.h"
 
 namespace {
 
@@ -84,6 +86,7 @@ Outcome run(ByteView input, TarParser::Trailer trailer, bool split) {
     parser.finish();
     if (sink.archive_ends != 1) std::abort();
   } catch (const walstream::Error& e) {
+    walstream::fuzz::check_error(e, walstream::ErrorKind::kProtocol);
     error = e.what();
   }
   return {sink.digest, error};

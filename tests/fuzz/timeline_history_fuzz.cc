@@ -1,6 +1,6 @@
 // Fuzz target for the timeline history parser. The first byte is the
 // timeline whose history the rest is said to be. Parsing must either throw
-// walstream::Error (kProtocol) with a one-line message, or return a history
+// walstream::Error (kProtocol) with a printable one-line message, or return a history
 // that keeps every promise of the header: timelines increasing and below the
 // file's own, switch points non-decreasing, each switch leading to the next
 // one's timeline; serializing it parses back to the same history; and the
@@ -13,6 +13,7 @@
 
 #include "protocol/error.h"
 #include "protocol/timeline_history.h"
+#include "tests/fuzz/fuzz_support.h"
 
 namespace {
 
@@ -59,8 +60,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     history = walstream::protocol::parse_timeline_history_content(content, timeline);
   } catch (const walstream::Error& e) {
-    check(e.kind() == walstream::ErrorKind::kProtocol);
-    check(std::string_view(e.what()).find('\n') == std::string_view::npos);
+    walstream::fuzz::check_error(e, walstream::ErrorKind::kProtocol);
     return 0;
   }
   check_history(history, timeline);

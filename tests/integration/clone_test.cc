@@ -29,6 +29,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr const char* kOddPassword = R"(pa'ss\wo rd)";
+// postgresql.auto.conf cannot hold a raw newline inside a quoted string.
+constexpr const char* kNewlinePassword = "line one\nline 'two'";
 constexpr const char* kErrorPrefix = "walstream: error: ";
 
 // `walstream clone -D target -h 127.0.0.1 -p PORT -U user -c fast extra...`.
@@ -73,7 +75,7 @@ void expect_clean_failure(const CommandResult& result, const std::vector<std::st
 }
 
 // One primary shared by the tests whose server configuration is the default:
-// roles r (replication), q (replication, awkward password), norepl (no
+// roles r (replication), q and nl (replication, awkward passwords), norepl (no
 // REPLICATION attribute), nohba (REPLICATION but no pg_hba.conf entry for
 // replication), and a table `fruit` with 1000 rows.
 class CloneTest : public ::testing::Test {
@@ -85,6 +87,7 @@ class CloneTest : public ::testing::Test {
           "local all all trust",
           "host replication r 127.0.0.1/32 scram-sha-256",
           "host replication q 127.0.0.1/32 scram-sha-256",
+          "host replication nl 127.0.0.1/32 scram-sha-256",
           "host replication norepl 127.0.0.1/32 scram-sha-256",
           "host all all 127.0.0.1/32 scram-sha-256",
       };
@@ -93,6 +96,7 @@ class CloneTest : public ::testing::Test {
       const std::string password = sql_literal(kPassword);
       primary_->exec("CREATE ROLE r REPLICATION LOGIN PASSWORD " + password);
       primary_->exec("CREATE ROLE q REPLICATION LOGIN PASSWORD " + sql_literal(kOddPassword));
+      primary_->exec("CREATE ROLE nl REPLICATION LOGIN PASSWORD " + sql_literal(kNewlinePassword));
       primary_->exec("CREATE ROLE norepl LOGIN PASSWORD " + password);
       primary_->exec("CREATE ROLE nohba REPLICATION LOGIN PASSWORD " + password);
       primary_->exec(
@@ -208,6 +212,21 @@ TEST_F(CloneTest, PasswordWithQuoteAndBackslashRoundTrips) {
   standby->start();
   expect_streaming(*standby);
   EXPECT_EQ(primary().query_value("SELECT count(*) FROM pg_stat_replication WHERE usename = 'q'"),
+            "1");
+}
+
+TEST_F(CloneTest, PasswordWithNewlineRoundTrips) {
+  const fs::path target = PgCluster::clone_data_dir("standby_nl");
+  const CommandResult result =
+      run_walstream(clone_args(target, primary().port(), "nl"), password_env(kNewlinePassword));
+  ASSERT_EQ(result.exit_code, 0) << result.describe();
+
+  // The server must accept the configuration file, and the standby then
+  // authenticates with the password read back from it.
+  auto standby = PgCluster::for_clone("standby_nl");
+  standby->start();
+  expect_streaming(*standby);
+  EXPECT_EQ(primary().query_value("SELECT count(*) FROM pg_stat_replication WHERE usename = 'nl'"),
             "1");
 }
 
