@@ -197,18 +197,23 @@ protocol::ResultSet PgConnection::to_result_set(const PgResult& result,
     throw Error(ErrorKind::kServer, what + " failed: " + d.message, d.hint)
         .with_sqlstate(sqlstate != nullptr ? sqlstate : "");
   }
-  int fields = PQnfields(result.get());
-  int rows = PQntuples(result.get());
-  for (int f = 0; f < fields; ++f) set.columns.emplace_back(PQfname(result.get(), f));
+  return tuples_of(result.get());
+}
+
+protocol::ResultSet tuples_of(const PGresult* result) {
+  protocol::ResultSet set;
+  int fields = PQnfields(result);
+  int rows = PQntuples(result);
+  for (int f = 0; f < fields; ++f) set.columns.emplace_back(PQfname(result, f));
   set.rows.resize(static_cast<std::size_t>(rows));
   for (int r = 0; r < rows; ++r) {
     auto& row = set.rows[static_cast<std::size_t>(r)];
     for (int f = 0; f < fields; ++f) {
-      if (PQgetisnull(result.get(), r, f) != 0) {
+      if (PQgetisnull(result, r, f) != 0) {
         row.emplace_back(std::nullopt);
       } else {
-        row.emplace_back(std::string(PQgetvalue(result.get(), r, f),
-                                     static_cast<std::size_t>(PQgetlength(result.get(), r, f))));
+        row.emplace_back(std::string(PQgetvalue(result, r, f),
+                                     static_cast<std::size_t>(PQgetlength(result, r, f))));
       }
     }
   }

@@ -116,4 +116,7 @@ class PgConnection {
   std::shared_ptr<DeadlineTimer> deadline_ = std::make_shared<DeadlineTimer>();
 };
 
+// The rows of a PGRES_TUPLES_OK result, values as the server sent them.
+protocol::ResultSet tuples_of(const PGresult* result);
+
 }  // namespace walstream::walreceiver

@@ -8,6 +8,7 @@
 
 #include "protocol/lsn.h"
 #include "protocol/replication_commands.h"
+#include "walreceiver/pg_connection.h"
 
 namespace walstream::walreceiver {
 
@@ -70,20 +71,7 @@ Conn connect_regular(const ConnectionOptions& options, const std::string& passwo
 std::optional<protocol::ResultSet> query(PGconn* conn, const std::string& command) {
   Result result(PQexec(conn, command.c_str()));
   if (PQresultStatus(result.get()) != PGRES_TUPLES_OK) return std::nullopt;
-  protocol::ResultSet set;
-  for (int c = 0; c < PQnfields(result.get()); ++c)
-    set.columns.emplace_back(PQfname(result.get(), c));
-  for (int r = 0; r < PQntuples(result.get()); ++r) {
-    auto& row = set.rows.emplace_back();
-    for (int c = 0; c < PQnfields(result.get()); ++c) {
-      if (PQgetisnull(result.get(), r, c)) {
-        row.emplace_back(std::nullopt);
-      } else {
-        row.emplace_back(PQgetvalue(result.get(), r, c));
-      }
-    }
-  }
-  return set;
+  return tuples_of(result.get());
 }
 
 std::optional<std::string> value(PGconn* conn, const std::string& command) {
