@@ -78,6 +78,15 @@ std::string hint_for(const std::string& message, const std::string& user) {
 
 }  // namespace
 
+KeywordArrays::KeywordArrays(const Keywords& keywords) {
+  for (const auto& [key, value] : keywords) {
+    keys.push_back(key.c_str());
+    values.push_back(value.c_str());
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+}
+
 Keywords replication_keywords(const ConnectionOptions& options, const std::string& password) {
   Keywords keywords;
   if (!options.conninfo.empty()) {

@@ -24,6 +24,14 @@ struct ConnectionOptions {
 
 using Keywords = std::vector<std::pair<std::string, std::string>>;
 
+// libpq's parallel, null-terminated keyword and value arrays, pointing into
+// `keywords` (which must outlive them).
+struct KeywordArrays {
+  explicit KeywordArrays(const Keywords& keywords);
+  std::vector<const char*> keys;
+  std::vector<const char*> values;
+};
+
 // libpq keywords for a physical replication connection: the options of -d
 // except dbname, then dbname=replication, replication=true,
 // fallback_application_name=walstream, then -h/-p/-U, then `password` if set.

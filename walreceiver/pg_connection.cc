@@ -32,16 +32,9 @@ asio::awaitable<std::unique_ptr<PgConnection>> PgConnection::connect(
   }
   for (;;) {
     Keywords keywords = replication_keywords(options, password);
-    std::vector<const char*> keys;
-    std::vector<const char*> values;
-    for (const auto& [key, value] : keywords) {
-      keys.push_back(key.c_str());
-      values.push_back(value.c_str());
-    }
-    keys.push_back(nullptr);
-    values.push_back(nullptr);
-
-    PGconn* raw = PQconnectStartParams(keys.data(), values.data(), /*expand_dbname=*/0);
+    const KeywordArrays arrays(keywords);
+    PGconn* raw =
+        PQconnectStartParams(arrays.keys.data(), arrays.values.data(), /*expand_dbname=*/0);
     if (raw == nullptr) throw Error(ErrorKind::kInternal, "out of memory while connecting");
     std::unique_ptr<PgConnection> conn(new PgConnection(raw, password, abort));
 

@@ -20,21 +20,10 @@ struct ConnCloser {
   void operator()(PGconn* conn) const { PQfinish(conn); }
 };
 using Conn = std::unique_ptr<PGconn, ConnCloser>;
-struct ResultClearer {
-  void operator()(PGresult* result) const { PQclear(result); }
-};
-using Result = std::unique_ptr<PGresult, ResultClearer>;
 
 Conn connect(const Keywords& keywords) {
-  std::vector<const char*> keys;
-  std::vector<const char*> values;
-  for (const auto& [key, value] : keywords) {
-    keys.push_back(key.c_str());
-    values.push_back(value.c_str());
-  }
-  keys.push_back(nullptr);
-  values.push_back(nullptr);
-  return Conn(PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/0));
+  const KeywordArrays arrays(keywords);
+  return Conn(PQconnectdbParams(arrays.keys.data(), arrays.values.data(), /*expand_dbname=*/0));
 }
 
 // A replication connection, asking for a password once if the server wants
@@ -69,7 +58,7 @@ Conn connect_regular(const ConnectionOptions& options, const std::string& passwo
 }
 
 std::optional<protocol::ResultSet> query(PGconn* conn, const std::string& command) {
-  Result result(PQexec(conn, command.c_str()));
+  PgResult result(PQexec(conn, command.c_str()));
   if (PQresultStatus(result.get()) != PGRES_TUPLES_OK) return std::nullopt;
   return tuples_of(result.get());
 }
