@@ -136,7 +136,7 @@ if wants asan; then
     # loop tests exercise the same code as the rest under many repetitions:
     # the main stage runs them. Two at a time (each test has its own servers,
     # ports and directories) to stay within CI's time.
-    WALSTREAM_TEST_BINARY=$PWD/build-asan/tools/walstream \
+    WALSTREAM_TEST_BINARY=$PWD/build-asan/tools/walstream WALSTREAM_TEST_SANITIZED=address \
       ctest --test-dir build --output-on-failure --timeout 900 -j2 -L '^integration$' \
         -E 'Matrix|OldMajor|FaultTest|FiftyKillNines|KillNineLoop|Package'
     integration_status=$?

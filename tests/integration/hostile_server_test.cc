@@ -217,7 +217,13 @@ TEST_F(HostileServerTest, TruncatedAndOversizedMembersFailWithBoundedMemory) {
     expect_outside_untouched();
     const std::vector<std::string> rss = non_empty_lines(read_file(rss_file));
     ASSERT_FALSE(rss.empty());
-    EXPECT_LT(std::stoul(rss.back()), 64UL * 1024) << "peak RSS in kB";
+    // AddressSanitizer's shadow memory and quarantine of freed blocks (up
+    // to 256 MiB) are in a sanitized build's RSS; its allocator still
+    // refuses a 1 PB request. The main stage holds the release build to
+    // the bound.
+    if (!TestEnv::walstream_is_sanitized()) {
+      EXPECT_LT(std::stoul(rss.back()), 64UL * 1024) << "peak RSS in kB";
+    }
   }
 }
 

@@ -108,6 +108,11 @@ const fs::path& TestEnv::scratch_dir() { return scratch_; }
 
 const fs::path& TestEnv::walstream_binary() { return walstream_; }
 
+bool TestEnv::walstream_is_sanitized() {
+  const char* sanitized = std::getenv("WALSTREAM_TEST_SANITIZED");
+  return sanitized != nullptr && *sanitized != '\0';
+}
+
 fs::path TestEnv::pg_bin_dir() {
   const char* dir = std::getenv("WALSTREAM_PG_BINDIR");
   return dir != nullptr && *dir != '\0' ? fs::path(dir) : fs::path(kDefaultPgBinDir);

@@ -38,6 +38,9 @@ class TestEnv {
 
   static const std::filesystem::path& scratch_dir();
   static const std::filesystem::path& walstream_binary();
+  // True when run-tests.sh points the tests at a sanitizer build
+  // (WALSTREAM_TEST_SANITIZED): its memory figures are not walstream's.
+  static bool walstream_is_sanitized();
   // Directory of Debian's PostgreSQL 15 binaries: the server of the default
   // major and the client tools (psql, pgbench, pg_verifybackup...) used
   // against every major.
