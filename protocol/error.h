@@ -10,14 +10,17 @@
 
 namespace walstream {
 
+// What went wrong, as the user must act on it: tools/exit_codes.h gives each
+// kind its exit code (documented in README.md, "Exit codes").
 enum class ErrorKind {
-  kUsage,       // bad flags or arguments: exit code 2
+  kUsage,       // bad flags or arguments, including a directory or slot the user named
   kProtocol,    // the server sent bytes we cannot accept
-  kServer,      // the server reported an error
-  kConnection,  // could not connect, or the connection broke
+  kServer,      // the server reported an error (on an established connection)
+  kConnection,  // could not connect or log in (libpq refused: server down, password,
+                // pg_hba.conf, no REPLICATION), or the connection broke
   kIo,          // a filesystem operation failed
   kCancelled,   // SIGINT/SIGTERM
-  kInternal,
+  kInternal,    // a bug or an exhausted resource: none of the above
 };
 
 class Error : public std::runtime_error {

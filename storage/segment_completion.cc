@@ -74,9 +74,11 @@ void complete_segment(SegmentFile& file, const CompletionPolicy& policy) {
     std::string problem = file.page_problem
                               ? *file.page_problem
                               : check_segment_pages_on_disk(file, check.segment_size, check);
+    // The bytes checked are the server's, as received: a bad page is the
+    // server's (a protocol error, exit 4), not the disk's.
     if (!problem.empty()) {
       throw Error(
-          ErrorKind::kIo,
+          ErrorKind::kProtocol,
           "completed WAL segment \"" + file.partial_path.string() + "\" is not valid: " + problem,
           "the file keeps its .partial name; check the server and the archive directory");
     }

@@ -19,11 +19,14 @@ TargetDirectory::TargetDirectory(fs::path path, std::string hint) : path_(std::m
     throw_io_error("access directory", path_, ec.value());
   }
   existed_ = fs::exists(status);
+  // The user named the directory: one that cannot be used is a usage error,
+  // like a bad flag (exit 2), not a failure of the disk.
   if (existed_ && !fs::is_directory(fs::status(path_, ec))) {
-    throw Error(ErrorKind::kIo, "\"" + path_.string() + "\" exists and is not a directory", hint);
+    throw Error(ErrorKind::kUsage, "\"" + path_.string() + "\" exists and is not a directory",
+                hint);
   }
   if (!is_missing_or_empty_directory(path_)) {
-    throw Error(ErrorKind::kIo, "directory \"" + path_.string() + "\" exists and is not empty",
+    throw Error(ErrorKind::kUsage, "directory \"" + path_.string() + "\" exists and is not empty",
                 hint + "; nothing was changed");
   }
 }

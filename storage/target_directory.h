@@ -12,8 +12,8 @@ namespace walstream::storage {
 
 class TargetDirectory {
  public:
-  // Throws walstream::Error if `path` exists and is not an empty directory;
-  // `hint` says how to choose another one (which flag).
+  // Throws walstream::Error (kUsage) if `path` exists and is not an empty
+  // directory; `hint` says how to choose another one (which flag).
   explicit TargetDirectory(std::filesystem::path path,
                            std::string hint = "choose a new or empty directory with -D");
 

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "tools/connection_flags.h"
+#include "tools/exit_codes.h"
 #include "tools/logging.h"
 
 namespace walstream::tools {
@@ -48,10 +49,11 @@ int CheckCommand::run() {
   if (!directory_.empty()) options_.directory = directory_;
   const std::vector<walreceiver::CheckItem> items = walreceiver::run_check(options_);
   std::fputs(check_report_text(items).c_str(), stdout);
+  // Exit 0 only when every check passed: what a script asks check.
   for (const walreceiver::CheckItem& item : items) {
-    if (item.status != walreceiver::CheckStatus::kPass) return 1;
+    if (item.status != walreceiver::CheckStatus::kPass) return kExitFailure;
   }
-  return 0;
+  return kExitSuccess;
 }
 
 }  // namespace walstream::tools

@@ -1,6 +1,7 @@
 // walstream: the command line. Parses flags into option structs, runs the
-// subcommand, and is the only place that prints errors and picks exit codes:
-// 0 success, 1 failure, 2 usage error.
+// subcommand, and is the only place that prints errors and picks exit codes
+// (tools/exit_codes.h: 0 success, 1 failure, 2 usage, 3 connection, 4 server,
+// 5 local I/O, 130 interrupted).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
@@ -10,10 +11,14 @@
 #include "tools/check_command.h"
 #include "tools/clone_command.h"
 #include "tools/connection_flags.h"
+#include "tools/exit_codes.h"
 #include "tools/logging.h"
 #include "tools/receive_command.h"
 #include "tools/verify_command.h"
 
+using walstream::tools::exit_code_for;
+using walstream::tools::kExitFailure;
+using walstream::tools::kExitUsage;
 using walstream::tools::print_error;
 
 int main(int argc, char** argv) {
@@ -36,22 +41,24 @@ int main(int argc, char** argv) {
   walstream::tools::VerifyCommand verify(app);
   walstream::tools::BenchCommand bench(app);
   walstream::tools::CheckCommand check(app);
+  app.footer(walstream::tools::exit_codes_help());
 
   // CLI11 would only say "A subcommand is required" for a misspelt one.
   std::string names;
   bool known = false;
   for (CLI::App* sub : app.get_subcommands({})) {
+    sub->footer(walstream::tools::exit_codes_help(sub->get_name()));
     names += (names.empty() ? "" : ", ") + sub->get_name();
     if (argc >= 2 && sub->check_name(argv[1])) known = true;
   }
   if (argc < 2) {
     print_error("no subcommand given", "choose one of " + names + " (see \"walstream --help\")");
-    return 2;
+    return kExitUsage;
   }
   if (argv[1][0] != '-' && !known) {
     print_error(std::string("unknown subcommand \"") + argv[1] + "\"",
                 "the subcommands are " + names + " (see \"walstream --help\")");
-    return 2;
+    return kExitUsage;
   }
 
   try {
@@ -64,7 +71,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     print_error(e.what(), "see \"walstream --help\" or \"walstream clone --help\"");
-    return 2;
+    return kExitUsage;
   }
   walstream::tools::hide_connection_secrets(app, argc, argv);
 
@@ -78,10 +85,12 @@ int main(int argc, char** argv) {
     if (check.selected()) return check.run();
   } catch (const walstream::Error& e) {
     print_error(e.what(), e.hint());
-    return e.kind() == walstream::ErrorKind::kUsage ? 2 : 1;
+    // restore-wal answers PostgreSQL, which stops recovery on codes above 125.
+    return restore_wal.selected() ? walstream::tools::restore_wal_exit_code_for(e.kind())
+                                  : exit_code_for(e.kind());
   } catch (const std::exception& e) {
     print_error(e.what(), "");
-    return 1;
+    return kExitFailure;
   }
-  return 2;
+  return kExitUsage;
 }

@@ -7,6 +7,7 @@
 #include "protocol/lsn.h"
 #include "storage/backup_verifier.h"
 #include "storage/wal_archive_verifier.h"
+#include "tools/exit_codes.h"
 
 namespace walstream::tools {
 namespace {
@@ -25,7 +26,7 @@ int report(const std::vector<std::string>& problems) {
   for (const auto& problem : problems) {
     std::fprintf(stderr, "walstream: error: %s\n", problem.c_str());
   }
-  return problems.empty() ? 0 : 1;
+  return problems.empty() ? kExitSuccess : kExitFailure;
 }
 
 }  // namespace

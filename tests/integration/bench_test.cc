@@ -308,7 +308,7 @@ TEST_F(BenchTest, NonEmptyWriteToIsRefused) {
   write_file(target / "keep.txt", "precious\n");
   const CommandResult result =
       run_walstream(bench_args(primary(), {"--write-to", target.string()}), password_env(), 60s);
-  EXPECT_EQ(result.exit_code, 1) << result.describe();
+  EXPECT_EQ(result.exit_code, kExitUsage) << result.describe();
   EXPECT_EQ(result.out, "");
   const std::vector<std::string> lines = non_empty_lines(result.err);
   ASSERT_EQ(lines.size(), 1U) << result.describe();
@@ -325,7 +325,7 @@ TEST_F(BenchTest, WrongPasswordIsOneCleanLine) {
   const fs::path target = TestEnv::unique_path("bench_wrong_password");
   const CommandResult result = run_walstream(bench_args(primary(), {"--write-to", target.string()}),
                                              password_env(wrong), 60s);
-  EXPECT_EQ(result.exit_code, 1) << result.describe();
+  EXPECT_EQ(result.exit_code, kExitConnection) << result.describe();
   const std::vector<std::string> lines = non_empty_lines(result.err);
   ASSERT_EQ(lines.size(), 1U) << result.describe();
   EXPECT_THAT(lines.front(), StartsWith(kErrorPrefix));
@@ -359,7 +359,8 @@ TEST_F(BenchTest, InterruptRemovesWrittenWalAndSlot) {
   stop_load(*load);
 
   EXPECT_FALSE(result.timed_out) << "SIGINT did not stop walstream: " << result.describe();
-  EXPECT_EQ(result.exit_code, 1) << result.describe();
+  EXPECT_EQ(result.exit_code, kExitInterrupted) << result.describe();
+  EXPECT_EQ(result.term_signal, 0) << "walstream died of the signal: " << result.describe();
   const std::vector<std::string> lines = non_empty_lines(result.err);
   ASSERT_EQ(lines.size(), 1U) << result.describe();
   EXPECT_THAT(lines.front(), StartsWith(kErrorPrefix));

@@ -1,6 +1,7 @@
 // `walstream check` against servers misconfigured each way a replication
 // client meets: each failure names its fix, and what it hides is reported
-// as not checked.
+// as not checked. Check exits 1 for any failed item, a refused login or an
+// unreachable server included: those are its findings, not its failures.
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -95,7 +96,7 @@ TEST_F(CheckTest, AReadyPrimaryPassesEveryItem) {
 TEST_F(CheckTest, AWrongPasswordNamesTheFixAndHidesTheRest) {
   const CommandResult result =
       run_walstream(check_args(primary().port(), "r"), password_env("wrong-password"));
-  EXPECT_EQ(result.exit_code, 1) << result.describe();
+  EXPECT_EQ(result.exit_code, kExitFailure) << result.describe();
   line_of(result, "✓", "server reachable");
   line_of(result, "✗", "authentication");
   EXPECT_THAT(fix_of(result, "authentication"), HasSubstr("ALTER ROLE \"r\" PASSWORD"));
@@ -107,7 +108,7 @@ TEST_F(CheckTest, AWrongPasswordNamesTheFixAndHidesTheRest) {
 TEST_F(CheckTest, ARoleWithoutReplication) {
   const CommandResult result =
       run_walstream(check_args(primary().port(), "norepl"), password_env());
-  EXPECT_EQ(result.exit_code, 1) << result.describe();
+  EXPECT_EQ(result.exit_code, kExitFailure) << result.describe();
   line_of(result, "✓", "authentication");
   EXPECT_THAT(fix_of(result, "role has REPLICATION"),
               HasSubstr("ALTER ROLE \"norepl\" REPLICATION;"));
@@ -115,7 +116,7 @@ TEST_F(CheckTest, ARoleWithoutReplication) {
 
 TEST_F(CheckTest, NoPgHbaLineForReplication) {
   const CommandResult result = run_walstream(check_args(primary().port(), "nohba"), password_env());
-  EXPECT_EQ(result.exit_code, 1) << result.describe();
+  EXPECT_EQ(result.exit_code, kExitFailure) << result.describe();
   EXPECT_THAT(fix_of(result, "pg_hba.conf"),
               HasSubstr("host replication nohba 127.0.0.1/32 scram-sha-256"));
   EXPECT_THAT(fix_of(result, "pg_hba.conf"), HasSubstr("pg_reload_conf()"));
@@ -124,7 +125,7 @@ TEST_F(CheckTest, NoPgHbaLineForReplication) {
 TEST_F(CheckTest, AnUnreachableServer) {
   const ReservedPort closed;
   const CommandResult result = run_walstream(check_args(closed.port(), "r"), password_env());
-  EXPECT_EQ(result.exit_code, 1) << result.describe();
+  EXPECT_EQ(result.exit_code, kExitFailure) << result.describe();
   line_of(result, "✗", "server reachable");
   for (const char* hidden : {"pg_hba.conf", "authentication", "wal_level"}) {
     EXPECT_THAT(line_of(result, "?", hidden), HasSubstr("not checked"));
@@ -134,7 +135,7 @@ TEST_F(CheckTest, AnUnreachableServer) {
 TEST_F(CheckTest, AMissingSlot) {
   const CommandResult result =
       run_walstream(check_args(primary().port(), "r", {"-S", "absent"}), password_env());
-  EXPECT_EQ(result.exit_code, 1) << result.describe();
+  EXPECT_EQ(result.exit_code, kExitFailure) << result.describe();
   EXPECT_THAT(fix_of(result, "slot \"absent\""),
               HasSubstr("pg_create_physical_replication_slot('absent', true)"));
 }
@@ -147,7 +148,7 @@ TEST(CheckDedicatedTest, WalLevelMinimalLeavesNoWalSender) {
   primary->start();
   primary->exec("CREATE ROLE r REPLICATION LOGIN PASSWORD " + sql_literal(kPassword));
   const CommandResult result = run_walstream(check_args(primary->port(), "r"), password_env());
-  EXPECT_EQ(result.exit_code, 1) << result.describe();
+  EXPECT_EQ(result.exit_code, kExitFailure) << result.describe();
   line_of(result, "✓", "role has REPLICATION");
   const std::string fix = fix_of(result, "max_wal_senders");
   EXPECT_THAT(fix, HasSubstr("wal_level = replica"));

@@ -40,5 +40,35 @@ TEST(CliTest, VersionAndHelpSucceed) {
   EXPECT_THAT(help.out, HasSubstr("clone"));
 }
 
+// The exit codes are in the help, and so in the man pages help2man makes.
+TEST(CliTest, HelpListsTheExitCodes) {
+  const CommandResult help = run_walstream({"--help"});
+  EXPECT_EQ(help.exit_code, 0) << help.describe();
+  EXPECT_THAT(help.out, HasSubstr("Exit status:\n"));
+  for (const char* line :
+       {"\n  0    success", "\n  2    usage error", "\n  3    could not connect",
+        "\n  4    the server", "\n  5    a local file", "\n  130  interrupted"}) {
+    EXPECT_THAT(help.out, HasSubstr(line));
+  }
+  const CommandResult restore = run_walstream({"restore-wal", "--help"});
+  EXPECT_EQ(restore.exit_code, 0) << restore.describe();
+  EXPECT_THAT(restore.out, HasSubstr("\n  1    the archive does not have the file"));
+  EXPECT_THAT(restore.out, HasSubstr("Never above 125"));
+  const CommandResult check = run_walstream({"check", "--help"});
+  EXPECT_THAT(check.out, HasSubstr("\n  0    every check passed"));
+}
+
+TEST(CliTest, BadFlagsAreUsageErrors) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"clone", "--no-such-flag"},
+        std::vector<std::string>{"receive", "-D", "x", "-s", "0"},
+        std::vector<std::string>{"restore-wal", "only-one-argument"},
+        std::vector<std::string>{"--log-level", "loud", "verify", "x"}}) {
+    const CommandResult result = run_walstream(args);
+    EXPECT_EQ(result.exit_code, kExitUsage) << result.describe();
+    EXPECT_THAT(result.err, StartsWith("walstream: error: ")) << result.describe();
+  }
+}
+
 }  // namespace
 }  // namespace walstream::it

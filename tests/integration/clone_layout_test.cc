@@ -109,7 +109,8 @@ TEST_F(CloneLayoutTest, TablespaceMappedAndWalDirectoryElsewhere) {
 TEST_F(CloneLayoutTest, UnmappedTablespaceOnTheSameHostIsRefused) {
   const fs::path target = PgCluster::clone_data_dir("layout_unmapped");
   const CommandResult result = run_walstream(clone_args(target, primary_->port()), password_env());
-  EXPECT_EQ(result.exit_code, 1) << result.describe();
+  // A directory in the way is the user's to fix (-T): a usage error.
+  EXPECT_EQ(result.exit_code, kExitUsage) << result.describe();
   const auto lines = non_empty_lines(result.err);
   ASSERT_EQ(lines.size(), 1U) << result.describe();
   EXPECT_THAT(lines.front(), HasSubstr(tablespace_dir_.string()));
@@ -132,7 +133,7 @@ TEST_F(CloneLayoutTest, FailureRemovesCreatedTablespaceAndWalDirectories) {
                                {"-T", tablespace_dir_.string() + "=" + new_space.string(),
                                 "--waldir", busy_wal.string()}),
                     password_env());
-  EXPECT_EQ(result.exit_code, 1) << result.describe();
+  EXPECT_EQ(result.exit_code, kExitUsage) << result.describe();
   EXPECT_THAT(result.err, HasSubstr("--waldir"));
   EXPECT_FALSE(fs::exists(target));
   EXPECT_FALSE(fs::exists(new_space));

@@ -56,13 +56,14 @@ bool is_non_empty_dir(const fs::path& dir) {
   return fs::is_directory(dir, error) && !fs::is_empty(dir, error);
 }
 
-// The failure contract: exit 1, exactly one line on stderr that starts with
-// "walstream: error: " and names the cause (one of `causes`), the target that
-// walstream created is gone, and the password was never printed.
-void expect_clean_failure(const CommandResult& result, const std::vector<std::string>& causes,
-                          const fs::path& target, const std::string& password) {
+// The failure contract: exit `exit_code`, exactly one line on stderr that
+// starts with "walstream: error: " and names the cause (one of `causes`), the
+// target that walstream created is gone, and the password was never printed.
+void expect_clean_failure(const CommandResult& result, int exit_code,
+                          const std::vector<std::string>& causes, const fs::path& target,
+                          const std::string& password) {
   EXPECT_FALSE(result.timed_out) << result.describe();
-  EXPECT_EQ(result.exit_code, 1) << result.describe();
+  EXPECT_EQ(result.exit_code, exit_code) << result.describe();
   const std::vector<std::string> lines = non_empty_lines(result.err);
   ASSERT_EQ(lines.size(), 1U) << result.describe();
   EXPECT_THAT(lines.front(), ::testing::StartsWith(kErrorPrefix));
@@ -270,7 +271,7 @@ TEST_F(CloneTest, WrongPassword) {
   const std::string wrong = "Wr0ng-pAssw0rd-zq";
   const CommandResult result =
       run_walstream(clone_args(target, primary().port(), "r"), password_env(wrong));
-  expect_clean_failure(result, {"password authentication failed"}, target, wrong);
+  expect_clean_failure(result, kExitConnection, {"password authentication failed"}, target, wrong);
 }
 
 TEST_F(CloneTest, RoleWithoutReplication) {
@@ -279,14 +280,15 @@ TEST_F(CloneTest, RoleWithoutReplication) {
       run_walstream(clone_args(target, primary().port(), "norepl"), password_env(kPassword));
   // PostgreSQL 15: "must be superuser or replication role to start walsender";
   // 16+: "... REPLICATION attribute ...".
-  expect_clean_failure(result, {"replication role", "REPLICATION attribute"}, target, kPassword);
+  expect_clean_failure(result, kExitConnection, {"replication role", "REPLICATION attribute"},
+                       target, kPassword);
 }
 
 TEST_F(CloneTest, NoPgHbaEntry) {
   const fs::path target = PgCluster::clone_data_dir("fail_hba");
   const CommandResult result =
       run_walstream(clone_args(target, primary().port(), "nohba"), password_env(kPassword));
-  expect_clean_failure(result, {"no pg_hba.conf entry"}, target, kPassword);
+  expect_clean_failure(result, kExitConnection, {"no pg_hba.conf entry"}, target, kPassword);
 }
 
 TEST_F(CloneTest, UnreachableHost) {
@@ -294,7 +296,8 @@ TEST_F(CloneTest, UnreachableHost) {
   const fs::path target = PgCluster::clone_data_dir("fail_unreachable");
   const CommandResult result =
       run_walstream(clone_args(target, closed.port(), "r"), password_env(kPassword));
-  expect_clean_failure(result, {"Connection refused", "could not connect"}, target, kPassword);
+  expect_clean_failure(result, kExitConnection, {"Connection refused", "could not connect"}, target,
+                       kPassword);
 }
 
 TEST_F(CloneTest, NonEmptyTarget) {
@@ -303,7 +306,8 @@ TEST_F(CloneTest, NonEmptyTarget) {
   write_file(target / "keep.txt", "precious\n");
   const CommandResult result =
       run_walstream(clone_args(target, primary().port(), "r"), password_env(kPassword));
-  EXPECT_EQ(result.exit_code, 1) << result.describe();
+  // The user named it: a usage error.
+  EXPECT_EQ(result.exit_code, kExitUsage) << result.describe();
   const std::vector<std::string> lines = non_empty_lines(result.err);
   ASSERT_EQ(lines.size(), 1U) << result.describe();
   EXPECT_THAT(lines.front(), ::testing::StartsWith(kErrorPrefix));
@@ -367,7 +371,7 @@ TEST(CloneDedicatedTest, MaxWalSendersExhausted) {
   const fs::path target = PgCluster::clone_data_dir("fail_senders");
   const CommandResult result =
       run_walstream(clone_args(target, primary->port(), "r"), password_env(kPassword));
-  expect_clean_failure(result, {"max_wal_senders"}, target, kPassword);
+  expect_clean_failure(result, kExitConnection, {"max_wal_senders"}, target, kPassword);
 }
 
 TEST(CloneDedicatedTest, CloneUnderPgbenchLoadIsConsistent) {
@@ -501,7 +505,7 @@ TEST(CloneDedicatedTest, KillNineLoopThenCloneStreams) {
         const auto before = tree_listing(target);
         const CommandResult rerun =
             run_walstream(clone_args(target, primary->port(), "r"), password_env(kPassword), 60s);
-        EXPECT_EQ(rerun.exit_code, 1) << rerun.describe();
+        EXPECT_EQ(rerun.exit_code, kExitUsage) << rerun.describe();
         const std::vector<std::string> lines = non_empty_lines(rerun.err);
         ASSERT_EQ(lines.size(), 1U) << rerun.describe();
         EXPECT_THAT(lines.front(), ::testing::StartsWith(kErrorPrefix));
@@ -552,7 +556,8 @@ TEST(CloneDedicatedTest, InterruptRemovesTarget) {
   const CommandResult result = clone->wait(60s);
 
   EXPECT_FALSE(result.timed_out) << "SIGINT did not stop walstream: " << result.describe();
-  EXPECT_NE(result.exit_code, 0) << result.describe();
+  EXPECT_EQ(result.exit_code, kExitInterrupted) << result.describe();
+  EXPECT_EQ(result.term_signal, 0) << "walstream died of the signal: " << result.describe();
   EXPECT_FALSE(fs::exists(target)) << target << " was left behind";
   std::string last;
   EXPECT_TRUE(primary->wait_for_value(

@@ -2,8 +2,9 @@
 // real PostgreSQL 15. The fault shim (tests/fault/fault_shim.c), preloaded
 // into the binary, makes the Nth write, sync, rename, file creation,
 // allocation or syncfs in the target fail. Every case checks that
-//   - the command exits 1 with one error line, last, naming the file of a
-//     failed call, and never syncs a file successfully after its sync failed;
+//   - the command exits 5 (a local I/O failure) with one error line, last,
+//     naming the file of a failed call, and never syncs a file successfully
+//     after its sync failed;
 //   - receive (catching up, and streaming commits as they happen): no segment
 //     under its final name differs from the server's pg_wal, and every flush
 //     position the server recorded for the slot is held on disk by the
@@ -198,7 +199,7 @@ FaultedRun run_with_fault(const std::vector<std::string>& args, const std::strin
   return FaultedProcess(args, spec, under).wait();
 }
 
-// The failure contract of a faulted run: exit 1 (not a crash, not a hang),
+// The failure contract of a faulted run: exit 5 (not a crash, not a hang),
 // one error line, last, naming the file of a failed call (with every call
 // from the Nth on failing, the one that is reported first is a race), and no
 // successful sync of a file after its sync failed. Lines before it can only
@@ -206,7 +207,7 @@ FaultedRun run_with_fault(const std::vector<std::string>& args, const std::strin
 void expect_failed_naming_the_file(const FaultedRun& run) {
   const CommandResult& result = run.result;
   EXPECT_FALSE(result.timed_out) << run.describe();
-  EXPECT_EQ(result.exit_code, 1) << run.describe();
+  EXPECT_EQ(result.exit_code, kExitIo) << run.describe();
   const std::vector<std::string> lines = non_empty_lines(result.err);
   ASSERT_FALSE(lines.empty()) << run.describe();
   const std::string& error = lines.back();

@@ -89,11 +89,11 @@ class HostileServerTest : public ::testing::Test {
     return run_walstream(args, {}, std::chrono::seconds(60));
   }
 
-  // One error line naming `cause`, exit 1, no target left, nothing changed
-  // outside it.
+  // One error line naming `cause`, exit 4 (what the server sent is refused),
+  // no target left, nothing changed outside it.
   void expect_refused(const CommandResult& result, const std::string& cause) {
     EXPECT_FALSE(result.timed_out) << result.describe();
-    EXPECT_EQ(result.exit_code, 1) << result.describe();
+    EXPECT_EQ(result.exit_code, kExitServer) << result.describe();
     expect_outside_untouched();
     EXPECT_FALSE(fs::exists(fs::symlink_status(target_))) << "the target was left behind";
     const std::vector<std::string> lines = non_empty_lines(result.err);
@@ -211,7 +211,7 @@ TEST_F(HostileServerTest, TruncatedAndOversizedMembersFailWithBoundedMemory) {
         "clone",         "-D", target_.string()};
     for (const std::string& a : server.connection_args()) argv.push_back(a);
     const CommandResult result = run_command(argv, {}, std::chrono::seconds(60));
-    EXPECT_EQ(result.exit_code, 1) << result.describe();
+    EXPECT_EQ(result.exit_code, kExitServer) << result.describe();
     EXPECT_EQ(non_empty_lines(result.err).size(), 1u) << result.describe();
     EXPECT_FALSE(fs::exists(target_));
     expect_outside_untouched();
@@ -300,7 +300,7 @@ class HostileWalTest : public HostileServerTest {
   }
   void expect_failed(const CommandResult& result, const std::string& cause) {
     EXPECT_FALSE(result.timed_out) << result.describe();
-    EXPECT_EQ(result.exit_code, 1) << result.describe();
+    EXPECT_EQ(result.exit_code, kExitServer) << result.describe();
     const std::vector<std::string> lines = non_empty_lines(result.err);
     ASSERT_FALSE(lines.empty()) << result.describe();
     EXPECT_THAT(lines.back(), HasSubstr(cause)) << result.describe();

@@ -107,11 +107,11 @@ bool wait_wal_advanced(PgCluster& server, const std::string& from, std::uint64_t
   return wait_until([&] { return parse_lsn(flush_lsn(server)) >= target; }, 60s);
 }
 
-// The error contract: exit 1, one line on stderr starting with the prefix and
-// naming `cause`.
-void expect_error(const CommandResult& result, const std::string& cause) {
+// The error contract: exit `exit_code`, one line on stderr starting with the
+// prefix and naming `cause`.
+void expect_error(const CommandResult& result, int exit_code, const std::string& cause) {
   EXPECT_FALSE(result.timed_out) << result.describe();
-  EXPECT_EQ(result.exit_code, 1) << result.describe();
+  EXPECT_EQ(result.exit_code, exit_code) << result.describe();
   const std::vector<std::string> lines = non_empty_lines(result.err);
   ASSERT_EQ(lines.size(), 1U) << result.describe();
   EXPECT_THAT(lines.front(), StartsWith(kErrorPrefix));
@@ -359,7 +359,7 @@ TEST(ReceiveTest, NoLoopExitsAfterWalsenderTerminated) {
             "t");
   const CommandResult result = receiver->wait(30s);
   // The one error line names the cause the server gave.
-  expect_error(result, "terminating connection");
+  expect_error(result, kExitConnection, "terminating connection");
   for (const auto& [name, content] : before) {
     if (classify(name).kind == FileKind::kComplete) {
       EXPECT_TRUE(fs::exists(archive / name) && read_file(archive / name) == content) << name;
@@ -626,13 +626,13 @@ class ReceiveArchiveTest : public ::testing::Test {
 
   // Receive from `slot` up to end_lsn_ into `archive` must be refused with an
   // error naming `cause`, losing or changing no file (one helper for the
-  // damaged-archive cases).
+  // damaged-archive cases: exit 5, the local archive is at fault).
   static void expect_refused(const fs::path& archive, const std::string& slot,
                              const std::string& cause) {
     const auto before = snapshot(archive);
     const CommandResult result = run_walstream(
         receive_args(archive, primary(), {"-S", slot, "-E", end_lsn_}), password_env(), 60s);
-    expect_error(result, cause);
+    expect_error(result, kExitIo, cause);
     expect_nothing_lost(before, archive);
   }
 
@@ -654,7 +654,7 @@ TEST_F(ReceiveArchiveTest, UnknownSlot) {
   const auto before = snapshot(archive);
   const CommandResult result = run_walstream(
       receive_args(archive, primary(), {"-S", "nosuch", "-E", end_lsn_}), password_env(), 60s);
-  EXPECT_EQ(result.exit_code, 2) << result.describe();
+  EXPECT_EQ(result.exit_code, kExitUsage) << result.describe();
   const std::vector<std::string> lines = non_empty_lines(result.err);
   ASSERT_EQ(lines.size(), 1U) << result.describe();
   EXPECT_THAT(lines.front(), HasSubstr("replication slot \"nosuch\" does not exist"));
@@ -691,7 +691,7 @@ TEST_F(ReceiveArchiveTest, UnwritableDirectory) {
   const CommandResult result = run_walstream(
       receive_args(archive, primary(), {"-S", "base", "-E", endpos}), password_env(), 60s);
   fs::permissions(archive, fs::perms(0700));
-  expect_error(result, "ermission denied");
+  expect_error(result, kExitIo, "ermission denied");
   expect_nothing_lost(before, archive);
 }
 
@@ -723,7 +723,7 @@ TEST_F(ReceiveArchiveTest, DiskFull) {
 
   const CommandResult result = run_walstream(
       receive_args(archive, primary(), {"-S", "base", "-E", endpos}), password_env(), 60s);
-  expect_error(result, "No space left on device");
+  expect_error(result, kExitIo, "No space left on device");
   expect_nothing_lost(before, archive);
 }
 
@@ -752,7 +752,8 @@ TEST(ReceiveDedicatedErrorTest, ServerNoLongerHasWal) {
 
   // Fatal even without -n: retrying cannot bring that WAL back.
   const CommandResult result = run_walstream(receive_args(archive, *primary), password_env(), 30s);
-  expect_error(result, format_lsn(next_segno * kSegmentSize));
+  // The server refuses START_REPLICATION: a server error.
+  expect_error(result, kExitServer, format_lsn(next_segno * kSegmentSize));
   expect_nothing_lost(before, archive);
 }
 
@@ -905,7 +906,9 @@ TEST_F(ReceiveArchiveTest, ApplicationNameFromConnectionString) {
   primary().exec("SELECT pg_drop_replication_slot('named')");
 }
 
-TEST_F(ReceiveArchiveTest, RestoreWalMissingFileExitsNonZero) {
+// restore_command's contract: 1 (not above 125, which would stop recovery)
+// for a file the archive does not have.
+TEST_F(ReceiveArchiveTest, RestoreWalMissingFileExitsOne) {
   const auto segments = complete_segments(base_archive_);
   ASSERT_GE(segments.size(), 2U);
   const fs::path archive = TestEnv::make_dir("restore_archive");
@@ -925,11 +928,11 @@ TEST_F(ReceiveArchiveTest, RestoreWalMissingFileExitsNonZero) {
 
   const std::string absent = segment_name(1, segments.back().segno + 100);
   const CommandResult missing = restore(absent, out / "missing");
-  EXPECT_NE(missing.exit_code, 0) << missing.describe();
+  EXPECT_EQ(missing.exit_code, kExitFailure) << missing.describe();
   EXPECT_FALSE(missing.timed_out);
   EXPECT_FALSE(fs::exists(out / "missing"));
   const CommandResult missing_history = restore("00000003.history", out / "missing.history");
-  EXPECT_NE(missing_history.exit_code, 0) << missing_history.describe();
+  EXPECT_EQ(missing_history.exit_code, kExitFailure) << missing_history.describe();
   EXPECT_FALSE(fs::exists(out / "missing.history"));
 
   CommandResult result = restore("00000002.history", out / "history");

@@ -94,6 +94,16 @@ struct CommandResult {
   std::string describe() const;
 };
 
+// walstream's documented exit codes (README.md, "Exit codes"), written out
+// here rather than taken from tools/exit_codes.h: a change of the numbers
+// must fail these tests.
+inline constexpr int kExitFailure = 1;  // check/verify said no, or an internal error
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitConnection = 3;  // including authentication
+inline constexpr int kExitServer = 4;      // a server error or a protocol violation
+inline constexpr int kExitIo = 5;
+inline constexpr int kExitInterrupted = 130;
+
 // Environment changes for a child: a value sets the variable, std::nullopt
 // removes it. Everything else is inherited from the test process.
 using EnvOverrides = std::map<std::string, std::optional<std::string>>;

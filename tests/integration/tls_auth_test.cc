@@ -154,7 +154,7 @@ TEST_F(TlsAuthTest, VerifyFullClonesAndStandbyConnectsWithTls) {
 }
 
 // A server the client cannot verify is refused before anything is written:
-// one error line, exit 1, and the target as it was (gone if walstream would
+// one error line, exit 3 (a connection failure), and the target as it was (gone if walstream would
 // have created it, empty if it existed).
 TEST_F(TlsAuthTest, UnverifiableServerIsRefused) {
   struct Case {
@@ -182,7 +182,7 @@ TEST_F(TlsAuthTest, UnverifiableServerIsRefused) {
         run_walstream(concat({"clone", "-D", target.string(), "-c", "fast", "-v"}, c.connection),
                       password_env(kScramPassword), 60s);
     EXPECT_FALSE(result.timed_out) << result.describe();
-    EXPECT_EQ(result.exit_code, 1) << result.describe();
+    EXPECT_EQ(result.exit_code, kExitConnection) << result.describe();
     const std::vector<std::string> lines = non_empty_lines(result.err);
     ASSERT_EQ(lines.size(), 1U) << result.describe();
     EXPECT_THAT(lines.front(), StartsWith(kErrorPrefix));
@@ -202,7 +202,7 @@ TEST_F(TlsAuthTest, UnverifiableServerIsRefused) {
       concat({"receive", "-D", archive.string(), "-d", verify_full(*other_ca_)}, connection("s"));
   const CommandResult result =
       run_walstream(concat(receive, {"-n"}), password_env(kScramPassword), 60s);
-  EXPECT_EQ(result.exit_code, 1) << result.describe();
+  EXPECT_EQ(result.exit_code, kExitConnection) << result.describe();
   const std::vector<std::string> lines = non_empty_lines(result.err);
   ASSERT_EQ(lines.size(), 1U) << result.describe();
   EXPECT_THAT(lines.front(), StartsWith(kErrorPrefix));

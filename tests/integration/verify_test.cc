@@ -82,8 +82,9 @@ std::optional<WalRecord> pick_record(const std::vector<WalRecord>& records, std:
   return candidates[candidates.size() / 2];
 }
 
+// Damage found: exit 1, verify's "no".
 void expect_rejected(const CommandResult& result, const std::string& named) {
-  EXPECT_EQ(result.exit_code, 1) << result.describe();
+  EXPECT_EQ(result.exit_code, kExitFailure) << result.describe();
   EXPECT_THAT(result.err, HasSubstr(kErrorPrefix)) << result.describe();
   EXPECT_THAT(result.err, HasSubstr(named)) << result.describe();
   EXPECT_THAT(result.out, Not(HasSubstr("verified"))) << result.describe();
@@ -268,7 +269,7 @@ TEST_F(VerifyTest, ReportsEveryProblem) {
   write_file(copy / "global" / "stray_a", "a");
   write_file(copy / "base" / "stray_b", "b");
   const CommandResult result = walstream_verify(copy);
-  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.exit_code, kExitFailure);
   const auto lines = non_empty_lines(result.err);
   EXPECT_EQ(lines.size(), 2U) << result.describe();
   EXPECT_THAT(result.err, HasSubstr("global/stray_a"));
@@ -280,8 +281,9 @@ TEST_F(VerifyTest, UsageErrors) {
   EXPECT_EQ(run_walstream({"verify", backup_.string(), "--wal", backup_.string()}).exit_code, 2);
   EXPECT_EQ(run_walstream({"verify", backup_.string(), "--from", "0/1"}).exit_code, 2);
   EXPECT_EQ(run_walstream({"verify", "--wal", backup_.string(), "--from", "zz"}).exit_code, 2);
+  // Nothing to read is no damage found: the manifest cannot be opened.
   const CommandResult none = run_walstream({"verify", (backup_ / "nonexistent").string()});
-  EXPECT_EQ(none.exit_code, 1) << none.describe();
+  EXPECT_EQ(none.exit_code, kExitIo) << none.describe();
   EXPECT_THAT(none.err, HasSubstr("backup_manifest"));
 }
 
@@ -400,7 +402,8 @@ TEST_F(VerifyArchiveTest, FromAndTo) {
   EXPECT_THAT(result.out, HasSubstr("verified from " + from + " to " + to));
   const CommandResult beyond = run_walstream({"verify", "--wal", archive_.string(), "--to",
                                               format_lsn(parse_lsn(end_lsn_) + 40 * kSegmentSize)});
-  EXPECT_EQ(beyond.exit_code, 1) << beyond.describe();
+  // The archive ends before --to: a problem found.
+  EXPECT_EQ(beyond.exit_code, kExitFailure) << beyond.describe();
 }
 
 TEST_F(VerifyArchiveTest, FlippedByteInRecordIsNamed) {

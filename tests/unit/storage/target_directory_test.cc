@@ -63,6 +63,8 @@ TEST_F(TargetDirectoryTest, NonEmptyDirectoryIsRefusedAndUntouched) {
     FAIL() << "expected an error";
   } catch (const walstream::Error& e) {
     EXPECT_NE(std::string(e.what()).find("not empty"), std::string::npos);
+    // The user chose it: a usage error (exit 2), not an I/O failure.
+    EXPECT_EQ(e.kind(), walstream::ErrorKind::kUsage);
   }
   EXPECT_TRUE(fs::exists(target / "keep.txt"));
 }
@@ -70,7 +72,12 @@ TEST_F(TargetDirectoryTest, NonEmptyDirectoryIsRefusedAndUntouched) {
 TEST_F(TargetDirectoryTest, FileInsteadOfDirectoryIsRefused) {
   fs::path target = root_ / "file";
   std::ofstream(target) << "x";
-  EXPECT_THROW(TargetDirectory{target}, walstream::Error);
+  try {
+    TargetDirectory dir(target);
+    FAIL() << "expected an error";
+  } catch (const walstream::Error& e) {
+    EXPECT_EQ(e.kind(), walstream::ErrorKind::kUsage);
+  }
   EXPECT_TRUE(fs::is_regular_file(target));
 }
 
