@@ -207,9 +207,10 @@ std::string MetricsTest::setup_error_;
 
 TEST_F(MetricsTest, ScrapesFollowTheStream) {
   const fs::path archive = TestEnv::unique_path("metrics_archive");
-  auto receiver = start_walstream(
-      receive_args(archive, primary(), {"--metrics-listen=127.0.0.1:0", "-v", "-P"}),
-      password_env());
+  auto receiver =
+      start_walstream(receive_args(archive, primary(),
+                                   {"--metrics-listen=127.0.0.1:0", "-v", "-P", "--compress=zstd"}),
+                      password_env());
   const int port = metrics_port(*receiver);
   ASSERT_NE(port, 0) << receiver->wait(10s).describe();
   Scraper scraper(port);
@@ -241,12 +242,14 @@ TEST_F(MetricsTest, ScrapesFollowTheStream) {
   EXPECT_EQ(samples[std::string(kPrefix) + "reconnects_total"], 0);
   EXPECT_EQ(samples[std::string(kPrefix) + "last_error_timestamp_seconds"], 0);
 
-  // A segment switch completes a segment.
+  // A segment switch completes a segment, which is then compressed.
   const double completed = samples[std::string(kPrefix) + "segments_completed_total"];
   primary().exec("SELECT pg_switch_wal()");
   const std::string segments = std::string(kPrefix) + "segments_completed_total";
   EXPECT_TRUE(wait_until([&] { return scraper.value(segments) > completed; }, 30s))
       << scraper.last();
+  const std::string compressed = std::string(kPrefix) + "segments_compressed_total";
+  EXPECT_TRUE(wait_until([&] { return scraper.value(compressed) > 0; }, 30s)) << scraper.last();
   // With nothing more to send, the lag drops to nothing.
   EXPECT_TRUE(wait_until(
       [&] {
@@ -264,6 +267,22 @@ TEST_F(MetricsTest, ScrapesFollowTheStream) {
   EXPECT_EQ(head.status, 200) << head.head;
   EXPECT_EQ(head.body, "");
   EXPECT_EQ(http_request(port, "POST", "/metrics").status, 405);
+
+  // A lost connection is counted, with its time, and streaming resumes.
+  const double before_loss =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  EXPECT_EQ(primary().query_value("SELECT pg_terminate_backend(pid) FROM pg_stat_replication "
+                                  "WHERE application_name = 'walstream'"),
+            "t");
+  EXPECT_TRUE(wait_until(
+      [&] {
+        samples = scraper.scrape();
+        return samples[std::string(kPrefix) + "reconnects_total"] == 1 &&
+               samples[std::string(kPrefix) + "streaming"] == 1;
+      },
+      30s))
+      << scraper.last();
+  EXPECT_GE(samples[std::string(kPrefix) + "last_error_timestamp_seconds"], before_loss - 1);
 
   const CommandResult result = stop_receiver(*receiver);
   EXPECT_EQ(result.exit_code, 0) << result.describe();
