@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <vector>
 
 #include "protocol/error.h"
@@ -22,9 +23,7 @@ mode_t directory_mode_for(mode_t file_mode) { return file_mode | ((file_mode & 0
 // The file was zero-filled to full size when created, so its data is all
 // there is to sync.
 void sync_data(SegmentFile& file, const CompletionPolicy& policy) {
-  if (policy.sync && ::fdatasync(file.fd.get()) != 0) {
-    throw_io_error("fdatasync file", file.partial_path, errno);
-  }
+  if (policy.sync) fdatasync_segment(file, policy);
 }
 
 // close, rename NAME.partial -> NAME, fsync the directory. Another holder of
@@ -40,6 +39,12 @@ void give_final_name(SegmentFile& file, const CompletionPolicy& policy) {
 }
 
 }  // namespace
+
+void fdatasync_segment(const SegmentFile& file, const CompletionPolicy& policy) {
+  const auto started = std::chrono::steady_clock::now();
+  if (::fdatasync(file.fd.get()) != 0) throw_io_error("fdatasync file", file.partial_path, errno);
+  if (policy.on_fdatasync) policy.on_fdatasync(std::chrono::steady_clock::now() - started);
+}
 
 std::string check_segment_pages_on_disk(const SegmentFile& file, std::uint64_t segment_size,
                                         const protocol::PageCheck& check) {

@@ -16,7 +16,9 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -33,7 +35,14 @@ struct CompletionPolicy {
   // Page header rules of the server (max_timeline is set per file); nullopt
   // skips the check.
   std::optional<protocol::PageCheck> page_check;
+  // Told how long each fdatasync of a segment file took (here and in the
+  // WalSyncer's sync jobs), on the thread that synced. May be empty.
+  std::function<void(std::chrono::nanoseconds)> on_fdatasync;
 };
+
+// fdatasync(file), timed for policy.on_fdatasync. Throws walstream::Error
+// (kIo) naming the file.
+void fdatasync_segment(const SegmentFile& file, const CompletionPolicy& policy);
 
 // Throws walstream::Error (kIo) naming the file; a segment that fails the
 // page check keeps its .partial name.

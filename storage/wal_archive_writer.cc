@@ -16,19 +16,21 @@ WalArchiveWriter::WalArchiveWriter(WalArchiveWriterOptions options) : options_(s
   completion_.mark_done = options_.mark_done;
   completion_.file_mode = options_.file_mode;
   completion_.page_check = options_.page_check;
+  completion_.on_fdatasync = options_.on_fdatasync;
 
   if (options_.zstd_level) {
     archiver_ = std::make_unique<ZstdArchiver>(options_.directory, *options_.zstd_level,
-                                               options_.on_failure);
+                                               options_.on_failure, options_.on_segment_compressed);
   }
   WalSyncerOptions sync_options;
   sync_options.completion = completion_;
   sync_options.on_durable = options_.on_durable;
   sync_options.on_failure = options_.on_failure;
   sync_options.inline_jobs = options_.sync_inline;
-  if (archiver_) {
+  if (archiver_ || options_.on_segment_completed) {
     sync_options.on_segment_complete = [this](const SegmentFile& file) {
-      archiver_->enqueue(file.name);
+      if (options_.on_segment_completed) options_.on_segment_completed(file.name);
+      if (archiver_) archiver_->enqueue(file.name);
     };
   }
   syncer_ = std::make_unique<WalSyncer>(std::move(sync_options));

@@ -13,6 +13,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <filesystem>
@@ -70,6 +71,13 @@ struct WalArchiveWriterOptions {
   std::function<void(const protocol::StreamPosition&)> on_durable;
   // Called on a background thread when it fails (the failure is final).
   std::function<void(std::exception_ptr)> on_failure;
+  // For statistics; each may be empty. How long each fdatasync of a segment
+  // file took (on the thread that synced); each full segment's name once it
+  // has its final name (syncer thread); each segment's name once its NAME.zst
+  // is durable (archiver thread).
+  std::function<void(std::chrono::nanoseconds)> on_fdatasync;
+  std::function<void(const std::string& segment_name)> on_segment_completed;
+  std::function<void(const std::string& segment_name)> on_segment_compressed;
 };
 
 class WalArchiveWriter {

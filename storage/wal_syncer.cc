@@ -1,9 +1,6 @@
 #include "storage/wal_syncer.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <utility>
 #include <vector>
 
@@ -139,7 +136,7 @@ void WalSyncer::run_batch(std::deque<Job>& batch) {
 void WalSyncer::sync_file(SegmentFile& file) {
   // A file that a completion already closed is durable.
   if (!file.fd || !options_.completion.sync) return;
-  if (::fdatasync(file.fd.get()) != 0) throw_io_error("fdatasync file", file.partial_path, errno);
+  fdatasync_segment(file, options_.completion);
   {
     std::lock_guard lock(mutex_);
     ++sync_calls_;

@@ -118,8 +118,12 @@ void compress_segment_file(const fs::path& dir, const std::string& name, int lev
 }
 
 ZstdArchiver::ZstdArchiver(fs::path dir, int level,
-                           std::function<void(std::exception_ptr)> on_failure)
-    : dir_(std::move(dir)), level_(level), on_failure_(std::move(on_failure)) {
+                           std::function<void(std::exception_ptr)> on_failure,
+                           std::function<void(const std::string&)> on_compressed)
+    : dir_(std::move(dir)),
+      level_(level),
+      on_failure_(std::move(on_failure)),
+      on_compressed_(std::move(on_compressed)) {
   // Started last, once every member it reads is initialised.
   thread_ = std::thread([this] { run(); });
 }
@@ -162,6 +166,7 @@ void ZstdArchiver::run() {
     if (!failed) {
       try {
         compress_segment_file(dir_, name, level_);
+        if (on_compressed_) on_compressed_(name);
       } catch (...) {
         std::exception_ptr error = std::current_exception();
         {

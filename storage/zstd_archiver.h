@@ -21,8 +21,11 @@ void compress_segment_file(const std::filesystem::path& dir, const std::string& 
 
 class ZstdArchiver {
  public:
+  // `on_compressed` (may be empty) is told each segment name once its
+  // NAME.zst is durable, on the archiver thread.
   ZstdArchiver(std::filesystem::path dir, int level,
-               std::function<void(std::exception_ptr)> on_failure);
+               std::function<void(std::exception_ptr)> on_failure,
+               std::function<void(const std::string&)> on_compressed = {});
   // Finishes the queued files, then stops the thread.
   ~ZstdArchiver();
   void enqueue(std::string segment_name);
@@ -35,6 +38,7 @@ class ZstdArchiver {
   std::filesystem::path dir_;
   int level_;
   std::function<void(std::exception_ptr)> on_failure_;
+  std::function<void(const std::string&)> on_compressed_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable idle_;

@@ -1,13 +1,18 @@
 #include "tools/receive_command.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <memory>
 
 #include "protocol/error.h"
 #include "storage/wal_restore.h"
 #include "tools/connection_flags.h"
+#include "tools/live_line.h"
 #include "tools/logging.h"
+#include "walreceiver/receive_status_text.h"
 
 namespace walstream::tools {
 
@@ -31,6 +36,56 @@ std::optional<int> parse_compression(const std::string& text) {
   throw Error(ErrorKind::kUsage, "invalid compression \"" + text + "\"",
               "use --compress=zstd or --compress=zstd:LEVEL with LEVEL from 1 to 22");
 }
+
+walreceiver::ListenAddress parse_metrics_listen(const std::string& text) {
+  if (auto address = walreceiver::parse_listen_address(text)) return *address;
+  throw Error(ErrorKind::kUsage, "invalid --metrics-listen \"" + text + "\"",
+              "give HOST:PORT, such as 127.0.0.1:9187, [::1]:9187 or :9187 (all interfaces); "
+              "port 0 lets the system pick one");
+}
+
+namespace {
+
+// The live status of `walstream receive`: on a terminal one line redrawn
+// every second; elsewhere (with -P) a plain line every 10 seconds.
+class ReceiveStatusPrinter {
+ public:
+  explicit ReceiveStatusPrinter(bool tty) {
+    if (tty) line_ = std::make_unique<LiveLine>();
+  }
+
+  void update(const walreceiver::ReceiveStats& stats, bool finished) {
+    const auto now = std::chrono::steady_clock::now();
+    rate_.add(now, stats.received_bytes());
+    if (finished) {
+      if (line_) line_->erase();
+      return;
+    }
+    const std::string text = walreceiver::receive_status_text(
+        walreceiver::receive_status(stats, std::chrono::system_clock::now(), rate_.rate()));
+    if (line_) {
+      line_->show(text);
+    } else if (!printed_ || now - last_print_ >= std::chrono::seconds(10)) {
+      std::fprintf(stderr, "%s\n", text.c_str());
+      std::fflush(stderr);
+      printed_ = true;
+      last_print_ = now;
+    }
+  }
+
+  // Before a password prompt on the terminal.
+  void erase() {
+    if (line_) line_->erase();
+  }
+
+ private:
+  std::unique_ptr<LiveLine> line_;
+  walreceiver::RateWindow rate_;
+  bool printed_ = false;
+  std::chrono::steady_clock::time_point last_print_{};
+};
+
+}  // namespace
 
 ReceiveCommand::ReceiveCommand(CLI::App& app) {
   command_ = app.add_subcommand(
@@ -58,6 +113,11 @@ ReceiveCommand::ReceiveCommand(CLI::App& app) {
   c.add_option("--fsync-batch-ms", fsync_batch_ms_,
                "Start an fdatasync once data has waited this long (default 200)")
       ->check(CLI::Range(1, 60000));
+  c.add_option("--metrics-listen", metrics_listen_,
+               "Serve Prometheus metrics at http://HOST:PORT/metrics (port 0: any free port)");
+  auto* progress = c.add_flag("-P,--progress", progress_,
+                              "Show a status line (the default when stderr is a terminal)");
+  c.add_flag("--no-progress", no_progress_, "Never show the status line")->excludes(progress);
   c.add_flag("-v,--verbose", verbose_, "Report each step");
 }
 
@@ -78,6 +138,23 @@ int ReceiveCommand::run() {
   options_.status_interval = std::chrono::seconds(status_interval_seconds_);
   options_.fsync_batch_bytes = fsync_batch_bytes_;
   options_.fsync_batch_window = std::chrono::milliseconds(fsync_batch_ms_);
+  if (!metrics_listen_.empty()) options_.metrics_listen = parse_metrics_listen(metrics_listen_);
+
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  std::unique_ptr<ReceiveStatusPrinter> printer;
+  if (!no_progress_ && (tty || progress_)) {
+    printer = std::make_unique<ReceiveStatusPrinter>(tty);
+    options_.on_status = [&printer](const walreceiver::ReceiveStats& stats, bool finished) {
+      printer->update(stats, finished);
+    };
+    if (options_.connection.password_prompt) {
+      options_.connection.password_prompt = [&printer,
+                                             prompt = options_.connection.password_prompt] {
+        printer->erase();
+        return prompt();
+      };
+    }
+  }
   return walreceiver::run_receive(options_);
 }
 

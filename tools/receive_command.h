@@ -27,6 +27,9 @@ class ReceiveCommand {
   std::uint64_t fsync_batch_bytes_ = 8 * 1024 * 1024;
   int fsync_batch_ms_ = 200;
   bool verbose_ = false;
+  std::string metrics_listen_;
+  bool progress_ = false;
+  bool no_progress_ = false;
 };
 
 class RestoreWalCommand {
@@ -45,5 +48,8 @@ class RestoreWalCommand {
 // Parses --compress: "zstd" or "zstd:LEVEL" (1..22); nullopt for "none".
 // Throws walstream::Error (kUsage).
 std::optional<int> parse_compression(const std::string& text);
+
+// Parses --metrics-listen: HOST:PORT. Throws walstream::Error (kUsage).
+walreceiver::ListenAddress parse_metrics_listen(const std::string& text);
 
 }  // namespace walstream::tools

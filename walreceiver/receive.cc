@@ -3,8 +3,14 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
 #include <csignal>
 #include <functional>
 #include <set>
@@ -14,7 +20,9 @@
 #include "storage/archive_directory.h"
 #include "storage/archive_scan.h"
 #include "storage/wal_archive_writer.h"
+#include "walreceiver/metrics_server.h"
 #include "walreceiver/pg_connection.h"
+#include "walreceiver/receive_metrics.h"
 #include "walreceiver/server_facts.h"
 #include "walreceiver/slot_checks.h"
 #include "walreceiver/wal_stream_driver.h"
@@ -44,13 +52,18 @@ WalStreamConfig stream_config(const ReceiveOptions& options) {
 // storage it then opens. Every later connection is only checked against it.
 class Receiver {
  public:
-  Receiver(const ReceiveOptions& options, asio::io_context& io, AbortSignal& abort)
+  Receiver(const ReceiveOptions& options, asio::io_context& io, AbortSignal& abort,
+           ReceiveStats& stats)
       : options_(options),
         abort_(abort),
+        executor_(io.get_executor()),
+        stats_(stats),
         driver_(
             stream_config(options), WalStreamDriverOptions{options.slot},
             [this](std::unique_ptr<PgConnection>& conn) { return connect(conn); }, abort,
-            io.get_executor()) {}
+            io.get_executor()) {
+    driver_.attach_stats(stats);
+  }
 
   asio::awaitable<int> run() {
     try {
@@ -68,9 +81,13 @@ class Receiver {
   // Scans the archive and opens the storage (first connection only).
   void open_archive(protocol::ServerVersion version);
   Error explain(const Error& error) const;
+  // The storage's reports for the statistics, posted to the io thread.
+  void report_storage_events(storage::WalArchiveWriterOptions& storage_options);
 
   const ReceiveOptions& options_;
   AbortSignal& abort_;
+  asio::any_io_executor executor_;
+  ReceiveStats& stats_;
   WalStreamDriver driver_;
 
   protocol::SystemIdentity identity_;
@@ -175,6 +192,7 @@ void Receiver::open_archive(protocol::ServerVersion version) {
   storage_options.zstd_level = options_.zstd_level;
   storage_options.on_durable = driver_.durable_callback();
   storage_options.on_failure = driver_.failure_callback();
+  report_storage_events(storage_options);
   storage_ = std::make_unique<storage::WalArchiveWriter>(std::move(storage_options));
   driver_.attach_storage(*storage_);
   // A crash between a segment's rename and its compression leaves it plain.
@@ -187,6 +205,21 @@ void Receiver::open_archive(protocol::ServerVersion version) {
   if (auto archive_start = storage::streaming_start(contents, segment_size_)) {
     archive_position_ = StreamPosition{archive_start->timeline, archive_start->lsn};
   }
+}
+
+void Receiver::report_storage_events(storage::WalArchiveWriterOptions& storage_options) {
+  // The statistics outlive the io_context; a report posted after the run is
+  // never executed.
+  ReceiveStats* stats = &stats_;
+  storage_options.on_fdatasync = [executor = executor_, stats](std::chrono::nanoseconds took) {
+    asio::post(executor, [stats, took] { stats->on_fdatasync(took); });
+  };
+  storage_options.on_segment_completed = [executor = executor_, stats](const std::string&) {
+    asio::post(executor, [stats] { stats->on_segment_completed(); });
+  };
+  storage_options.on_segment_compressed = [executor = executor_, stats](const std::string&) {
+    asio::post(executor, [stats] { stats->on_segment_compressed(); });
+  };
 }
 
 // A missing segment on the server means the archive cannot continue without
@@ -226,6 +259,31 @@ asio::awaitable<int> slot_action(const ReceiveOptions& options, AbortSignal& abo
   co_return 0;
 }
 
+// Calls on_status now and about once a second until `running` is false.
+asio::awaitable<void> report_status(asio::steady_timer& timer, const ReceiveStats& stats,
+                                    const ReceiveOptions& options, const bool& running) {
+  while (running) {
+    options.on_status(stats, false);
+    timer.expires_after(std::chrono::seconds(1));
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+std::unique_ptr<MetricsServer> serve_metrics(const ReceiveOptions& options, asio::io_context& io,
+                                             const ReceiveStats& stats) {
+  ReceiveMetricsInfo info;
+  info.directory = options.directory.string();
+  info.slot = options.slot.value_or("");
+  auto server = std::make_unique<MetricsServer>(
+      io.get_executor(), *options.metrics_listen, [&stats, info = std::move(info)] {
+        return render_receive_metrics(stats, info, std::chrono::system_clock::now());
+      });
+  spdlog::info("serving metrics on {}", server->local_address());
+  server->start();
+  return server;
+}
+
 }  // namespace
 
 int run_receive(const ReceiveOptions& options) {
@@ -248,6 +306,8 @@ int run_receive(const ReceiveOptions& options) {
     storage::ensure_archive_directory(options.directory);
   }
 
+  // Before the io_context: what the storage's threads post refers to it.
+  ReceiveStats stats;
   // Declared first, destroyed last: the storage's threads post to it until
   // the Receiver (which owns the storage) is gone.
   // One thread runs it (a hint of 1): handlers it posts to itself then skip
@@ -255,7 +315,16 @@ int run_receive(const ReceiveOptions& options) {
   asio::io_context io(1);
   AbortSignal abort;
   std::unique_ptr<Receiver> receiver;
-  if (!slot_only) receiver = std::make_unique<Receiver>(options, io, abort);
+  if (!slot_only) receiver = std::make_unique<Receiver>(options, io, abort, stats);
+  // Listening before the first connection: a port in use fails the command
+  // before anything is streamed.
+  std::unique_ptr<MetricsServer> metrics;
+  if (!slot_only && options.metrics_listen) metrics = serve_metrics(options, io, stats);
+  asio::steady_timer status_timer(io);
+  bool status_running = !slot_only && options.on_status != nullptr;
+  if (status_running) {
+    asio::co_spawn(io, report_status(status_timer, stats, options, status_running), asio::detached);
+  }
   asio::signal_set signals(io, SIGINT, SIGTERM);
   std::function<void()> arm;
   arm = [&] {
@@ -278,10 +347,14 @@ int run_receive(const ReceiveOptions& options) {
                    failure = error;
                    status = result;
                    signals.cancel();
+                   status_running = false;
+                   status_timer.cancel();
+                   if (metrics) metrics->stop();
                  });
   io.run();
   receiver.reset();  // joins the storage threads while the io_context exists
   if (failure) std::rethrow_exception(failure);
+  if (!slot_only && options.on_status) options.on_status(stats, true);
   return status;
 }
 

@@ -7,11 +7,14 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
 #include "protocol/lsn.h"
 #include "walreceiver/connection_options.h"
+#include "walreceiver/listen_address.h"
+#include "walreceiver/receive_stats.h"
 
 namespace walstream::walreceiver {
 
@@ -32,6 +35,13 @@ struct ReceiveOptions {
   std::uint64_t fsync_batch_bytes = 8 * 1024 * 1024;
   std::chrono::milliseconds fsync_batch_window{200};
   std::chrono::milliseconds max_reconnect_delay{30'000};
+  // Serve Prometheus metrics (GET /metrics) here while receiving
+  // (--metrics-listen); bound before the first connection.
+  std::optional<ListenAddress> metrics_listen;
+  // For a live status line: called on the io thread right away and then
+  // about once a second while receiving, and once more with `finished` when
+  // the run ends (not when it fails).
+  std::function<void(const ReceiveStats& stats, bool finished)> on_status;
 };
 
 // Runs until endpos, SIGINT/SIGTERM (exit status 0) or a fatal error (throws

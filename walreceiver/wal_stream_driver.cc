@@ -102,6 +102,11 @@ void WalStreamDriver::feed_inbox() {
   while (!inbox_->events.empty()) {
     StreamEvent event = std::move(inbox_->events.front());
     inbox_->events.pop_front();
+    if (stats_ != nullptr) {
+      if (const auto* synced = std::get_if<stream_event::SyncCompleted>(&event)) {
+        stats_->on_durable(synced->durable);
+      }
+    }
     feed(event);
   }
 }
@@ -117,6 +122,13 @@ asio::awaitable<StreamEndReason> WalStreamDriver::run() {
   for (;;) {
     feed_inbox();
     if (auto reason = co_await run_actions()) co_return *reason;
+    if (yield_due_) {
+      // Catching up, the socket always has more: without this, timers and
+      // other work on the io_context (the storage's reports, a metrics
+      // scrape) would wait until the server pauses.
+      yield_due_ = false;
+      co_await asio::post(timer_.get_executor(), asio::use_awaitable);
+    }
     feed_inbox();
     if (machine_.has_action()) continue;
     switch (machine_.state()) {
@@ -149,6 +161,11 @@ asio::awaitable<std::optional<StreamEndReason>> WalStreamDriver::run_actions() {
 
 void WalStreamDriver::write_batch() {
   if (batch_.empty()) return;
+  if (stats_ != nullptr) {
+    std::uint64_t bytes = 0;
+    for (const ByteView& piece : batch_) bytes += piece.size();
+    stats_->on_write_batch(bytes);
+  }
   storage_->write(batch_start_, batch_);
   batch_.clear();
 }
@@ -195,6 +212,7 @@ asio::awaitable<std::optional<StreamEndReason>> WalStreamDriver::execute(StreamA
                  reconnect->delay.count());
     connection_.reset();
     reconnect_at_ = StreamClock::now() + reconnect->delay;
+    if (stats_ != nullptr) stats_->on_reconnect(std::chrono::system_clock::now());
   } else if (auto* finish = std::get_if<stream_action::Finish>(&action)) {
     if (storage_ != nullptr) storage_->finish();
     const auto position = machine_.position();
@@ -203,8 +221,10 @@ asio::awaitable<std::optional<StreamEndReason>> WalStreamDriver::execute(StreamA
     } else if (finish->reason == StreamEndReason::kEndpos && position) {
       spdlog::info("reached end position {}", protocol::to_string(position->lsn));
     }
+    if (stats_ != nullptr) stats_->on_stopped();
     co_return finish->reason;
   } else if (auto* fail = std::get_if<stream_action::Fail>(&action)) {
+    if (stats_ != nullptr) stats_->on_error(std::chrono::system_clock::now());
     // Keep what was received: make it durable, leave the segment .partial.
     if (storage_ != nullptr) {
       try {
@@ -255,6 +275,7 @@ asio::awaitable<void> WalStreamDriver::start_streaming(const protocol::StreamPos
         protocol::start_replication_command(slot, from.lsn, from.timeline), &next);
     if (copy) {
       spdlog::info("streaming WAL from {}", protocol::to_string(from));
+      if (stats_ != nullptr) stats_->on_streaming(from);
       feed(stream_event::CopyStarted{StreamClock::now()});
     } else {
       stream_ended(next);  // at the very end of a historic timeline: no COPY
@@ -318,14 +339,22 @@ asio::awaitable<void> WalStreamDriver::receive() {
         const protocol::ServerCopyMessage message =
             protocol::decode_server_copy_message(buffer->bytes());
         if (const auto* data = std::get_if<protocol::XLogData>(&message)) {
+          if (stats_ != nullptr) {
+            stats_->on_wal_data(data->data_start, data->payload.size(), data->wal_end,
+                                data->send_time);
+          }
           feed(stream_event::WalData{data->data_start, data->payload});
           held_.push_back(std::move(*buffer));
         } else {
           const auto& keepalive = std::get<protocol::PrimaryKeepalive>(message);
+          if (stats_ != nullptr) stats_->on_keepalive(keepalive.wal_end, keepalive.send_time);
           feed(stream_event::Keepalive{keepalive.reply_requested});
         }
       }
-      if (taken == kMaxBatchMessages) co_return;  // write these, then read on
+      if (taken == kMaxBatchMessages) {  // write these, then read on
+        yield_due_ = true;
+        co_return;
+      }
       if (copy_done) {
         server_ended_copy_ = true;
         feed(stream_event::ServerEndedCopy{});

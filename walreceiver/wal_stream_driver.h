@@ -30,6 +30,7 @@
 #include "walreceiver/abort_signal.h"
 #include "walreceiver/copy_buffer.h"
 #include "walreceiver/pg_connection.h"
+#include "walreceiver/receive_stats.h"
 #include "walreceiver/wal_stream_machine.h"
 
 namespace walstream::walreceiver {
@@ -57,6 +58,9 @@ class WalStreamDriver {
   // The storage must be attached before the first WAL byte arrives and
   // outlive run().
   void attach_storage(storage::WalArchiveWriter& storage) { storage_ = &storage; }
+  // Statistics to keep up to date (receive); must outlive run(). Updated on
+  // run()'s thread, without allocating.
+  void attach_stats(ReceiveStats& stats) { stats_ = &stats; }
   // For the storage's options: thread-safe callbacks that post to run()'s
   // executor. They may outlive the driver (then they do nothing), not the
   // io_context.
@@ -107,6 +111,7 @@ class WalStreamDriver {
   ConnectFunction connect_;
   AbortSignal& abort_;
   storage::WalArchiveWriter* storage_ = nullptr;
+  ReceiveStats* stats_ = nullptr;
   std::unique_ptr<PgConnection> connection_;
   std::shared_ptr<Inbox> inbox_;
   asio::steady_timer timer_;
@@ -114,6 +119,9 @@ class WalStreamDriver {
   bool in_command_ = false;
   bool stop_posted_ = false;
   bool server_ended_copy_ = false;
+  // A full batch was taken without waiting for the socket: let the
+  // io_context run its other handlers before the next.
+  bool yield_due_ = false;
   std::optional<StreamEndReason> finished_;
 
   // Received CopyData buffers the pending WriteWal actions point into.

@@ -271,6 +271,28 @@ TEST_F(WalArchiveWriterTest, CompressesCompletedSegments) {
   EXPECT_TRUE(fs::exists(path("000000010000000000000004.partial")));
 }
 
+TEST_F(WalArchiveWriterTest, ReportsSyncTimesAndCompletedAndCompressedSegments) {
+  // Each callback runs on one background thread; read after finish().
+  std::vector<std::string> completed;
+  std::vector<std::string> compressed;
+  int syncs = 0;
+  WalArchiveWriterOptions o = archive_options();
+  o.zstd_level = 1;
+  o.on_fdatasync = [&syncs](std::chrono::nanoseconds) { ++syncs; };
+  o.on_segment_completed = [&completed](const std::string& name) { completed.push_back(name); };
+  o.on_segment_compressed = [&compressed](const std::string& name) { compressed.push_back(name); };
+  {
+    WalArchiveWriter writer(o);
+    write(writer, at(3 * kSegSize), random_bytes(2 * kSegSize + 10, 12));
+    writer.finish();
+  }
+  const std::vector<std::string> full = {"000000010000000000000003", "000000010000000000000004"};
+  EXPECT_EQ(completed, full);
+  EXPECT_EQ(compressed, full);
+  // Two completions and the final sync of 000000010000000000000005.partial.
+  EXPECT_EQ(syncs, 3);
+}
+
 TEST_F(WalArchiveWriterTest, FinishingWithNothingWrittenIsFine) {
   WalArchiveWriter writer(archive_options());
   EXPECT_NO_THROW(writer.finish());

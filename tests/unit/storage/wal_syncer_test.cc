@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <future>
 #include <mutex>
@@ -323,6 +324,34 @@ TEST_F(WalSyncerTest, DeferredDurabilitySyncsNothingAndClaimsNothing) {
   EXPECT_EQ(syncer.sync_calls(), 0u);
   EXPECT_TRUE(fs::exists(file->final_path));
   EXPECT_TRUE(durable_seen().empty());
+}
+
+TEST_F(WalSyncerTest, EveryFdatasyncIsTimed) {
+  std::vector<std::chrono::nanoseconds> timed;  // the syncer thread's, read after drain()
+  WalSyncerOptions o = options();
+  o.completion.on_fdatasync = [&timed](std::chrono::nanoseconds took) { timed.push_back(took); };
+  WalSyncer syncer(o);
+  SegmentFilePtr file = make_segment(3);
+  syncer.sync(file, at(3 * kSegSize + 1));
+  syncer.drain();
+  syncer.complete(file, at(4 * kSegSize));
+  syncer.drain();
+  ASSERT_EQ(timed.size(), 2u);  // the sync job's and the completion's
+  EXPECT_EQ(syncer.sync_calls(), 2u);
+  for (auto took : timed) EXPECT_GE(took.count(), 0);
+}
+
+TEST_F(WalSyncerTest, NothingIsTimedWhenNothingIsSynced) {
+  int timed = 0;
+  WalSyncerOptions o = options();
+  o.completion.sync = false;
+  o.completion.on_fdatasync = [&timed](std::chrono::nanoseconds) { ++timed; };
+  WalSyncer syncer(o);
+  SegmentFilePtr file = make_segment(3);
+  syncer.sync(file, at(3 * kSegSize + 1));
+  syncer.complete(file, at(4 * kSegSize));
+  syncer.drain();
+  EXPECT_EQ(timed, 0);
 }
 
 TEST_F(WalSyncerTest, TheDestructorRunsQueuedJobs) {

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "protocol/error.h"
 #include "storage/zstd_file.h"
@@ -213,6 +214,24 @@ TEST_F(ZstdArchiverTest, ArchiverThreadCompressesQueuedSegments) {
     EXPECT_EQ(read_file(path("out")), segment_like(kSegSize, 10000, static_cast<unsigned>(i)));
   }
   EXPECT_EQ(failures, 0);
+}
+
+TEST_F(ZstdArchiverTest, ArchiverReportsEachCompressedSegment) {
+  std::vector<std::string> compressed;  // the archiver thread's, read after drain()
+  const std::vector<std::string> names = {"000000010000000000000003", "000000010000000000000004"};
+  for (const auto& name : names) write(path(name), segment_like(kSegSize, 100, 1));
+  ZstdArchiver archiver(
+      dir_.path(), 3, [](std::exception_ptr) {},
+      [&compressed, this](const std::string& name) {
+        // Told once NAME.zst is in place and NAME gone.
+        EXPECT_TRUE(fs::exists(path(name + ".zst")));
+        EXPECT_FALSE(fs::exists(path(name)));
+        compressed.push_back(name);
+      });
+  for (const auto& name : names) archiver.enqueue(name);
+  archiver.enqueue("000000010000000000000009");  // missing: fails, not reported
+  EXPECT_THROW(archiver.drain(), Error);
+  EXPECT_EQ(compressed, names);
 }
 
 TEST_F(ZstdArchiverTest, ArchiverFailureIsReportedOnceAndRethrown) {
