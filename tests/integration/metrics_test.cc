@@ -361,7 +361,7 @@ TEST_F(MetricsTest, BadListenAddressIsAUsageError) {
         run_walstream(receive_args(TestEnv::unique_path("metrics_usage"), primary(),
                                    {"--metrics-listen=" + value}),
                       password_env(), 60s);
-    EXPECT_EQ(result.exit_code, 2) << result.describe();
+    EXPECT_EQ(result.exit_code, kExitUsage) << result.describe();
     const std::vector<std::string> lines = non_empty_lines(result.err);
     ASSERT_EQ(lines.size(), 1U) << result.describe();
     EXPECT_THAT(lines.front(), StartsWith("walstream: error: invalid --metrics-listen \"" + value));
@@ -387,7 +387,7 @@ TEST_F(MetricsTest, PortInUseFailsBeforeStreaming) {
       run_walstream(receive_args(archive, primary(), {"--metrics-listen=127.0.0.1:" + port}),
                     password_env(), 60s);
   ::close(listener);
-  EXPECT_EQ(result.exit_code, 1) << result.describe();
+  EXPECT_EQ(result.exit_code, kExitIo) << result.describe();
   const std::vector<std::string> lines = non_empty_lines(result.err);
   ASSERT_EQ(lines.size(), 1U) << result.describe();
   EXPECT_THAT(lines.front(), StartsWith("walstream: error: could not listen for metrics on "
