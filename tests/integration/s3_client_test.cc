@@ -22,6 +22,7 @@
 
 #include "protocol/error.h"
 #include "tests/integration/rgw_server.h"
+#include "tests/integration/tcp_fault_proxy.h"
 #include "tests/integration/test_env.h"
 
 namespace walstream::it {
@@ -425,6 +426,89 @@ TEST_F(S3ClientTest, AServerThatNeverAnswersTimesOut) {
     EXPECT_LT(elapsed, 8s);
   }
   ::close(listener);
+}
+
+// Through a proxy that breaks the first connections in front of the gateway.
+class S3ClientRetryTest : public S3ClientTest {
+ protected:
+  S3Client client_through(TcpFaultProxy& proxy, int max_attempts = 4) const {
+    S3ClientOptions through = options();
+    through.endpoint = "http://127.0.0.1:" + std::to_string(proxy.port());
+    through.retry.max_attempts = max_attempts;
+    through.retry.initial_backoff = 20ms;
+    return S3Client(through, credentials());
+  }
+};
+
+TEST_F(S3ClientRetryTest, RetriesSlowDownAndThenSucceeds) {
+  const std::string key = unique_prefix() + "object";
+  ASSERT_EQ(client().put_object(bucket(), key, bytes_of("content")), S3PutOutcome::kCreated);
+  TcpFaultProxy proxy(server().s3_port());
+  using Fault = TcpFaultProxy::Fault;
+  const std::vector<TcpFaultProxy::Plan> two_503{{Fault::kAnswer503}, {Fault::kAnswer503}};
+  // Faults hit new connections: a fresh client for each request.
+  proxy.plan(two_503);
+  {
+    S3Client s3 = client_through(proxy);
+    EXPECT_EQ(fetch(s3, key), "content");
+  }
+  proxy.plan(two_503);
+  EXPECT_EQ(client_through(proxy).head_object(bucket(), key)->size, 7u);
+  proxy.plan(two_503);
+  EXPECT_EQ(client_through(proxy).list_objects(bucket(), key).size(), 1u);
+  proxy.plan(two_503);
+  EXPECT_EQ(client_through(proxy).put_object(bucket(), key + "2", bytes_of("x")),
+            S3PutOutcome::kCreated);
+  // Each 503 closed its connection: three per request.
+  EXPECT_EQ(proxy.request_heads().size(), 12u);
+
+  // Past the attempts, the last answer is the error.
+  S3Client impatient = client_through(proxy, 2);
+  proxy.plan(two_503);
+  try {
+    impatient.head_object(bucket(), key);
+    FAIL() << "two 503s did not fail a client making two attempts";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kServer);
+    EXPECT_THAT(error.what(), HasSubstr("HTTP 503"));
+    EXPECT_THAT(error.what(), HasSubstr("after 2 attempts"));
+  }
+}
+
+TEST_F(S3ClientRetryTest, AGetCutMidObjectResumesWhereItBroke) {
+  const std::string key = unique_prefix() + "000000010000000000000005";
+  const std::string content = random_bytes(k16MiB, 5);
+  ASSERT_EQ(client().put_object(bucket(), key, bytes_of(content)), S3PutOutcome::kCreated);
+  TcpFaultProxy proxy(server().s3_port());
+  S3Client s3 = client_through(proxy);
+  proxy.plan({{TcpFaultProxy::Fault::kCutAnswerAfter, 5 * 1024 * 1024},
+              {TcpFaultProxy::Fault::kCutAnswerAfter, 9 * 1024 * 1024}});
+  EXPECT_TRUE(fetch(s3, key) == content);
+  const auto heads = proxy.request_heads();
+  ASSERT_EQ(heads.size(), 3u);
+  EXPECT_THAT(heads[0], Not(HasSubstr("Range:")));
+  // Each retry asks for the rest of the same object (same ETag).
+  for (int i : {1, 2}) {
+    EXPECT_THAT(heads[i], HasSubstr("Range: bytes="));
+    EXPECT_THAT(heads[i],
+                HasSubstr("If-Match: \"" + storage::s3_checksums(bytes_of(content)).md5_hex()));
+  }
+}
+
+TEST_F(S3ClientRetryTest, APutWhoseAnswerWasLostFindsItsOwnObject) {
+  const std::string key = unique_prefix() + "000000010000000000000006.zst";
+  const std::string content = random_bytes(200000, 6);
+  TcpFaultProxy proxy(server().s3_port());
+  S3Client s3 = client_through(proxy);
+  // The gateway stores the object; its answer never arrives.
+  proxy.plan({{TcpFaultProxy::Fault::kCutAnswerAfter, 0}});
+  EXPECT_EQ(s3.put_object(bucket(), key, bytes_of(content)), S3PutOutcome::kExists);
+  EXPECT_EQ(proxy.request_heads().size(), 2u);
+  // Which the caller recognises as its own upload.
+  EXPECT_EQ(storage::compare_s3_content(storage::s3_checksums(bytes_of(content)), content.size(),
+                                        s3.head_object(bucket(), key)->digest()),
+            S3ContentMatch::kSame);
+  EXPECT_TRUE(server().get_object(bucket(), key) == content);
 }
 
 TEST_F(S3ClientTest, RefusesEndpointsItCannotUse) {
