@@ -197,6 +197,11 @@ start() {
   ceph-mon --conf "$conf" -i a >>"$dir/log/setup.log" 2>&1 ||
     { log_tail mon.a; die "the monitor did not start (port $2 taken?)"; }
 
+  # Another cluster's monitor on the port would answer too: check it is ours.
+  local answered_fsid
+  answered_fsid=$(ceph_cli fsid 2>>"$dir/log/setup.log") ||
+    { log_tail mon.a; die "the monitor does not answer on port $2 (port taken?)"; }
+  [[ $answered_fsid == "$fsid" ]] || die "port $2 is another cluster's monitor"
   osd_id=$(ceph_cli osd new "$osd_uuid" 2>>"$dir/log/setup.log") ||
     { log_tail mon.a; die "the monitor does not answer on port $2 (ceph osd new failed)"; }
   [[ $osd_id == 0 ]] || die "ceph osd new returned \"$osd_id\", expected 0"
@@ -219,6 +224,16 @@ start() {
     --uid=walstream --display-name=walstream --access-key="$access_key" \
     --secret-key="$secret_key" >/dev/null 2>>"$dir/log/setup.log" ||
     { tail -n 15 "$dir/log/setup.log" >&2; die "radosgw-admin user create failed"; }
+
+  # Likewise for the gateway: only ours knows these keys.
+  (
+    umask 077
+    printf 'user = "%s:%s"\n' "$access_key" "$secret_key" >"$dir/check.curl"
+  )
+  curl -sf --max-time 10 -K "$dir/check.curl" --aws-sigv4 "aws:amz:us-east-1:s3" \
+    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -o /dev/null "$endpoint/" ||
+    { rm -f "$dir/check.curl"; die "$endpoint is not this cluster's gateway (port $3 taken?)"; }
+  rm -f "$dir/check.curl"
 
   (
     umask 077
