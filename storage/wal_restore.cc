@@ -10,8 +10,10 @@
 
 #include "protocol/error.h"
 #include "protocol/quote_untrusted.h"
+#include "protocol/s3_location.h"
 #include "protocol/wal_file_names.h"
 #include "storage/file_util.h"
+#include "storage/s3_wal_restore.h"
 #include "storage/zstd_file.h"
 
 namespace walstream::storage {
@@ -20,7 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view kTempSuffix = ".walstream-tmp";
 constexpr std::size_t kCopyChunk = 1024 * 1024;
 
 // True if `path` exists as a regular file (following symlinks).
@@ -80,12 +81,17 @@ RestoreOutcome restore_wal_file(const fs::path& archive, const std::string& file
     throw Error(ErrorKind::kUsage, "invalid WAL file name " + protocol::quote_untrusted(file_name),
                 "pass the %f placeholder of restore_command, e.g. 000000010000000000000003");
   }
+  if (protocol::is_s3_url(archive.native())) {
+    const protocol::S3Location location = protocol::parse_s3_location(archive.native());
+    S3Client client(s3_client_options_from_environment(), resolve_s3_credentials());
+    return restore_wal_file_from_s3(client, location, file_name, destination);
+  }
   const fs::path plain = archive / file_name;
   const fs::path compressed = archive / protocol::compressed_file_name(file_name);
   // Written under a temporary name and renamed: the server must never see a
   // partially restored file under the name it asked for.
   fs::path temporary = destination;
-  temporary += kTempSuffix;
+  temporary += kRestoreTemporarySuffix;
 
   try {
     if (is_file(plain)) {

@@ -7,7 +7,10 @@
 # what bench/compare measures and plots with (/usr/bin/time, gnuplot),
 # help2man and dpkg-dev (man pages and the .deb), and clang with libFuzzer
 # and the sanitizer runtimes (libclang-rt-14-dev) plus llvm-symbolizer
-# (package llvm) for the fuzz stage of run-tests.sh.
+# (package llvm) for the fuzz stage of run-tests.sh, libcurl and expat (the S3
+# client: requests signed by libcurl, ListObjectsV2 XML) and Ceph's RADOS
+# Gateway with a monitor and an OSD (the S3 server the integration tests run,
+# tools/rgw-server.sh; installing them starts nothing).
 # Idempotent; prints nothing unless something fails.
 set -euo pipefail
 
@@ -20,6 +23,8 @@ packages=(
   procps util-linux openssl
   time gnuplot-nox help2man dpkg-dev adduser
   clang libclang-rt-14-dev llvm
+  libcurl4-openssl-dev libexpat1-dev
+  radosgw ceph-mon ceph-osd ceph-common
 )
 # A machine image may bring its own node and npm; Debian's npm would
 # conflict with them.

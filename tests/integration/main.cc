@@ -34,6 +34,9 @@
 #ifndef WALSTREAM_FAULT_SHIM
 #error "WALSTREAM_FAULT_SHIM must name the storage fault shim library"
 #endif
+#ifndef WALSTREAM_RGW_SERVER_SCRIPT
+#error "WALSTREAM_RGW_SERVER_SCRIPT must name tools/rgw-server.sh"
+#endif
 
 extern char** environ;
 
@@ -121,6 +124,19 @@ fs::path copy_fault_shim(const fs::path& scratch) {
     return {};
   }
   return target;
+}
+
+// tools/rgw-server.sh goes next to the binary too (tests/integration/
+// rgw_server.h runs it from there). Not fatal if it cannot be copied: the
+// S3 tests then fail naming the missing script.
+void copy_rgw_server_script(const fs::path& scratch) {
+  const fs::path source = WALSTREAM_RGW_SERVER_SCRIPT;
+  std::error_code error;
+  fs::copy_file(source, scratch / "bin" / source.filename(), fs::copy_options::overwrite_existing,
+                error);
+  if (error) {
+    std::cerr << "integration_tests: cannot copy " << source << ": " << error.message() << "\n";
+  }
 }
 
 void chown_tree(const fs::path& root, uid_t uid, gid_t gid) {
@@ -235,6 +251,7 @@ int main(int argc, char** argv) {
   const fs::path scratch = make_scratch_dir();
   const fs::path walstream = copy_binary(scratch);
   const fs::path fault_shim = copy_fault_shim(scratch);
+  copy_rgw_server_script(scratch);
   std::optional<SmallFs> small_fs;
   if (::geteuid() == 0) {
     const TestUser user = ensure_test_user();
