@@ -31,6 +31,7 @@ constexpr long kHttpPreconditionFailed = 412;
 constexpr long kHttpNotFound = 404;
 constexpr long kHttpTooManyRequests = 429;
 constexpr long kHttpPartialContent = 206;
+constexpr long kHttpRangeNotSatisfiable = 416;
 
 std::string lower(std::string_view text) {
   std::string out(text);
@@ -707,6 +708,32 @@ std::optional<S3ObjectInfo> S3Client::get_object(const std::string& bucket, cons
                 "the object may be damaged; try again");
   }
   return info;
+}
+
+std::optional<std::string> S3Client::get_object_prefix(const std::string& bucket,
+                                                       const std::string& key, std::size_t length) {
+  if (length == 0) throw Error(ErrorKind::kInternal, "get_object_prefix of 0 bytes");
+  Request request;
+  request.method = "GET";
+  request.bucket = bucket;
+  request.key = key;
+  // Room for an error body too; a body that ignored the Range is cut below.
+  request.max_body = std::max(length, kMaxErrorBody);
+  request.headers = {std::string("x-amz-content-sha256: ") + kEmptyPayloadSha256,
+                     "Range: bytes=0-" + std::to_string(length - 1)};
+  Response response = impl_->run(request);
+  if (response.status == kHttpNotFound) {
+    const auto body = parse_s3_error_body(response.body);
+    if (!body || body->code == "NoSuchKey") return std::nullopt;
+    throw impl_->server_error(request, response);
+  }
+  if (response.status == kHttpRangeNotSatisfiable) return std::string();  // an empty object
+  // 200: a server that ignored the Range; the body was cut at `length`.
+  if (response.status != 200 && response.status != kHttpPartialContent) {
+    throw impl_->server_error(request, response);
+  }
+  if (response.body.size() > length) response.body.resize(length);
+  return std::move(response.body);
 }
 
 std::vector<S3ListedObject> S3Client::list_objects(const std::string& bucket,

@@ -119,6 +119,13 @@ class S3Client {
   std::optional<S3ObjectInfo> get_object(const std::string& bucket, const std::string& key,
                                          const S3Sink& sink);
 
+  // The first `length` (> 0) bytes of the object, or all of a shorter one,
+  // with one Range request (a segment's first page, without fetching the
+  // segment); nullopt when there is no such key. Not checked against the
+  // object's digests, which cover the whole object.
+  std::optional<std::string> get_object_prefix(const std::string& bucket, const std::string& key,
+                                               std::size_t length);
+
   // Every object whose key starts with `prefix`, in key order (UTF-8 binary
   // order), page after page; only keys after `start_after` when given.
   std::vector<S3ListedObject> list_objects(const std::string& bucket, const std::string& prefix,
