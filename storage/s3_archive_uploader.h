@@ -51,7 +51,7 @@ class S3ArchiveUploader {
   // the receiver posts them to its own io thread. `on_confirmed` after the
   // object is read back and the spool file is gone (history files: kept);
   // `on_failure` once, with a walstream::Error, for the first file that
-  // could not be uploaded.
+  // could not be uploaded. Neither may throw.
   using ConfirmedCallback = std::function<void(const std::string& name)>;
   using FailureCallback = std::function<void(std::exception_ptr)>;
 

@@ -219,5 +219,21 @@ TEST_F(S3ArchiveScanTest, ASegmentObjectThatIsNoSegmentIsAnError) {
   }
 }
 
+TEST_F(S3ArchiveScanTest, GetObjectPrefixFetchesTheStartOnly) {
+  storage::S3Client s3 = client();
+  const std::string key = unique_prefix() + "object";
+  std::string content;
+  for (int i = 0; i < 20000; ++i) content += std::to_string(i) + ",";
+  ASSERT_EQ(s3.put_object(bucket(), key, bytes_of(content)), storage::S3PutOutcome::kCreated);
+  EXPECT_EQ(s3.get_object_prefix(bucket(), key, 8192), content.substr(0, 8192));
+  EXPECT_EQ(s3.get_object_prefix(bucket(), key, 1), content.substr(0, 1));
+  // All of a shorter object, nothing of an empty one.
+  EXPECT_EQ(s3.get_object_prefix(bucket(), key, content.size() + 100), content);
+  ASSERT_EQ(s3.put_object(bucket(), key + "-empty", ByteView()), storage::S3PutOutcome::kCreated);
+  EXPECT_EQ(s3.get_object_prefix(bucket(), key + "-empty", 8192), "");
+  EXPECT_EQ(s3.get_object_prefix(bucket(), key + "-missing", 8192), std::nullopt);
+  EXPECT_THROW(s3.get_object_prefix("no-such-bucket-for-prefix", key, 8192), Error);
+}
+
 }  // namespace
 }  // namespace walstream::it
