@@ -175,6 +175,23 @@ TEST_F(S3ArchiveScanTest, AnUploadedArchiveScansAsItsDirectory) {
   const ArchiveContents merged = storage::merge_archive_contents(directory, holed.contents);
   EXPECT_TRUE(storage::find_holes(merged, kSegmentSize).empty());
   EXPECT_EQ(names_of(merged), names_of(directory));
+
+  // The newest segment stored plain rather than compressed: its first page
+  // is read as it is.
+  const ArchivedSegment& newest = scan.contents.segments.back();
+  ASSERT_EQ(newest.state, storage::SegmentState::kCompressed);
+  const CommandResult plain =
+      run_command({"zstd", "-d", "-q", "-c", (archive / newest.file_name).string()});
+  ASSERT_EQ(plain.exit_code, 0) << plain.describe().substr(0, 2000);
+  const std::string plain_name = segment_name(newest.timeline, newest.segno);
+  s3.delete_object(bucket(), location.prefix + newest.file_name);
+  ASSERT_EQ(s3.put_object(bucket(), location.prefix + plain_name, bytes_of(plain.out)),
+            storage::S3PutOutcome::kCreated);
+  const storage::S3ArchiveScan replaced = storage::scan_s3_archive(s3, location, kSegmentSize);
+  ASSERT_FALSE(replaced.contents.segments.empty());
+  EXPECT_EQ(replaced.contents.segments.back().file_name, plain_name);
+  EXPECT_EQ(replaced.contents.segments.back().state, storage::SegmentState::kComplete);
+  EXPECT_EQ(replaced.contents.system_id, directory.system_id);
 }
 
 TEST_F(S3ArchiveScanTest, ReadsHistoryFilesAndRefusesAnotherSystemsSpool) {
