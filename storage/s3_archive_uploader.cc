@@ -56,8 +56,13 @@ S3ArchiveUploader::S3ArchiveUploader(S3ArchiveUploaderOptions options,
   for (int i = 0; i < options_.parallelism; ++i) {
     clients_.push_back(std::make_unique<S3Client>(options_.client, options_.credentials));
   }
-  for (auto& client : clients_) {
-    threads_.emplace_back([this, &client = *client] { work(client); });
+  try {
+    for (auto& client : clients_) {
+      threads_.emplace_back([this, &client = *client] { work(client); });
+    }
+  } catch (...) {
+    stop();  // the threads already started must not outlive a failed constructor
+    throw;
   }
 }
 
