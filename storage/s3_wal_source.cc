@@ -37,6 +37,19 @@ int state_rank(SegmentState state) {
               "delete the object or upload the segment again");
 }
 
+// An answer the S3 client could not accept says nothing about the archive:
+// it ends verification as an S3 error (kProtocol is what a damaged history
+// file throws, which is damage found).
+template <typename Request>
+auto s3_request(Request&& request) {
+  try {
+    return request();
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::kProtocol) throw Error(ErrorKind::kServer, e.what(), e.hint());
+    throw;
+  }
+}
+
 // ZSTD_FRAMEHEADERSIZE_MAX, which zstd.h only exports with ZSTD_STATIC_LINKING_ONLY.
 constexpr std::size_t kMaxFrameHeaderSize = 18;
 
@@ -51,12 +64,15 @@ std::string S3WalSource::url_of(const std::string& name) const {
 
 std::vector<std::string> S3WalSource::list_names() {
   if (!listing_) {
-    listing_.emplace();
-    for (const S3ListedObject& object : client_.list_objects(location_.bucket, location_.prefix)) {
+    const auto objects =
+        s3_request([&] { return client_.list_objects(location_.bucket, location_.prefix); });
+    std::map<std::string, std::uint64_t> listing;
+    for (const S3ListedObject& object : objects) {
       if (auto name = protocol::s3_archive_file_name(location_, object.key)) {
-        listing_->emplace(std::move(*name), object.size);
+        listing.emplace(std::move(*name), object.size);
       }
     }
+    listing_ = std::move(listing);
   }
   std::vector<std::string> names;
   for (const auto& [name, size] : *listing_) names.push_back(name);
@@ -66,8 +82,10 @@ std::vector<std::string> S3WalSource::list_names() {
 void S3WalSource::get(const std::string& name, const std::function<bool(ByteView)>& raw) {
   std::optional<S3ObjectInfo> found;
   try {
-    found = client_.get_object(location_.bucket, location_.prefix + name, [&](ByteView piece) {
-      if (!raw(piece)) throw StopReading{};
+    found = s3_request([&] {
+      return client_.get_object(location_.bucket, location_.prefix + name, [&](ByteView piece) {
+        if (!raw(piece)) throw StopReading{};
+      });
     });
   } catch (const StopReading&) {
     return;

@@ -270,6 +270,51 @@ TEST_F(S3VerifyTest, FlippedByteInRecordIsNamed) {
   expect_same_as_directory(url, uploaded);
 }
 
+TEST_F(S3VerifyTest, FollowsTheTimelineHistory) {
+  auto primary = start_primary("s3_verify_tl_primary");
+  const fs::path standby_dir = PgCluster::clone_data_dir("s3_verify_tl_standby");
+  const CommandResult clone = run_walstream(clone_args(standby_dir, *primary), password_env());
+  ASSERT_EQ(clone.exit_code, 0) << clone.describe();
+  auto standby = PgCluster::for_clone("s3_verify_tl_standby");
+  standby->start();
+  std::string last;
+  ASSERT_TRUE(
+      standby->wait_for_value("SELECT status FROM pg_stat_wal_receiver", "streaming", 60s, &last))
+      << last;
+  const fs::path archive = TestEnv::unique_path("s3_verify_tl_archive");
+  auto receiver = start_walstream(receive_args(archive, *standby, {"-s", "1"}), password_env());
+  std::uint64_t on_timeline_2 = 0;
+  ASSERT_NO_FATAL_FAILURE(
+      follow_timeline_switch(*primary, *standby, *receiver, archive, on_timeline_2));
+  const CommandResult received = stop_receiver(*receiver);
+  EXPECT_EQ(received.exit_code, 0) << received.describe();
+
+  fs::path uploaded;
+  const std::string url = upload_archive(archive, uploaded);
+  ASSERT_TRUE(fs::exists(uploaded / "00000002.history")) << describe_archive(uploaded);
+  ASSERT_TRUE(fs::exists(uploaded / segment_name(2, segno_of(on_timeline_2))))
+      << describe_archive(uploaded);
+  const CommandResult result = verify(url);
+  EXPECT_EQ(result.exit_code, 0) << result.describe();
+  EXPECT_THAT(result.out, HasSubstr("WAL archive verified from "));
+  expect_same_as_directory(url, uploaded);
+
+  // Without the history, timeline 1's segments are not on timeline 2's path.
+  storage::S3Client s3 = client();
+  s3.delete_object(bucket(), protocol::parse_s3_location(url).prefix + "00000002.history");
+  fs::remove(uploaded / "00000002.history");
+  expect_same_as_directory(url, uploaded);
+}
+
+TEST_F(S3VerifyTest, EmptyPrefixAndBadLocation) {
+  const CommandResult empty = verify("s3://" + bucket() + "/" + unique_prefix() + "nothing");
+  EXPECT_EQ(empty.exit_code, kExitFailure) << empty.describe();
+  EXPECT_THAT(empty.err, HasSubstr("holds no WAL segment"));
+  const CommandResult bad = verify("s3://Bad_Bucket/db1");
+  EXPECT_EQ(bad.exit_code, kExitUsage) << bad.describe();
+  EXPECT_THAT(bad.err, HasSubstr("bucket name"));
+}
+
 TEST_F(S3VerifyTest, MissingBucketIsAnS3Error) {
   const CommandResult result = verify("s3://no-such-bucket-s3verify/db1");
   EXPECT_EQ(result.exit_code, kExitServer) << result.describe();
