@@ -110,9 +110,10 @@ WalArchiveVerifyResult verify_wal_archive(WalArchiveSource& source,
                                           std::optional<protocol::Lsn> from,
                                           std::optional<protocol::Lsn> to) {
   WalArchiveVerifyResult result;
-  WalArchiveVerifyOptions options;
-  options.from = from;
-  options.to = to;
+  const struct {
+    std::optional<Lsn> from;
+    std::optional<Lsn> to;
+  } options{from, to};
 
   // The segment size and server version come from the first segment's long
   // page header: both are needed before names can be turned into LSNs, so
@@ -121,8 +122,9 @@ WalArchiveVerifyResult verify_wal_archive(WalArchiveSource& source,
   std::map<std::string, WalFileKind> segment_files;
   for (std::string& name : source.list_names()) {
     const auto parsed = protocol::parse_wal_file_name(name, protocol::kAnySegmentSize);
-    if (parsed && is_segment_file(parsed->kind))
+    if (parsed && is_segment_file(parsed->kind)) {
       segment_files.emplace(std::move(name), parsed->kind);
+    }
   }
   if (segment_files.empty()) {
     result.problems.push_back("the WAL archive \"" + source.display_name() +

@@ -125,8 +125,6 @@ class S3VerifyTest : public RgwTest {
     storage::S3ClientOptions options;
     options.endpoint = server().endpoint();
     options.region = server().region();
-    // Small pages: the listing must follow continuation tokens.
-    options.list_page_size = 2;
     return storage::S3Client(options, {server().access_key_id(), server().secret_access_key(), ""});
   }
 
