@@ -17,6 +17,7 @@
 #include "protocol/wal_page.h"
 #include "storage/archive_scan.h"
 #include "storage/file_util.h"
+#include "storage/wal_archive_source.h"
 #include "storage/zstd_file.h"
 
 namespace walstream::storage {
@@ -67,10 +68,27 @@ bool is_segment_file(WalFileKind kind) {
 }
 
 // The first page's long header of a segment file, plain or compressed.
-std::optional<protocol::WalLongPageHeader> read_long_header(const fs::path& path, bool compressed) {
+std::optional<protocol::WalLongPageHeader> read_long_header(WalArchiveSource& source,
+                                                            const std::string& name,
+                                                            bool compressed) {
   std::array<std::byte, protocol::kWalLongPageHeaderSize> header{};
-  const std::size_t have = compressed ? decompress_prefix(path, header) : read_prefix(path, header);
+  const std::size_t have = source.read_prefix(name, compressed, header);
   return protocol::parse_long_page_header(ByteView(header).first(have));
+}
+
+// Errors that say the archive could not be reached (a server down, an S3
+// error such as a missing bucket or a refused signature) rather than that it
+// is damaged: the command ends with them, and their exit code.
+void rethrow_unless_damage(const Error& error) {
+  switch (error.kind()) {
+    case ErrorKind::kConnection:
+    case ErrorKind::kServer:
+    case ErrorKind::kCancelled:
+    case ErrorKind::kInternal:
+      throw error;
+    default:
+      return;
+  }
 }
 
 }  // namespace
@@ -84,33 +102,38 @@ void feed_wal_file(WalReader& reader, const fs::path& path, bool compressed, std
 }
 
 WalArchiveVerifyResult verify_wal_archive(const WalArchiveVerifyOptions& options) {
+  DirectoryWalSource source(options.directory);
+  return verify_wal_archive(source, options.from, options.to);
+}
+
+WalArchiveVerifyResult verify_wal_archive(WalArchiveSource& source,
+                                          std::optional<protocol::Lsn> from,
+                                          std::optional<protocol::Lsn> to) {
   WalArchiveVerifyResult result;
-  const fs::path& dir = options.directory;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
-    throw Error(ErrorKind::kIo,
-                "could not open WAL archive \"" + dir.string() + "\": not a directory");
-  }
+  const struct {
+    std::optional<Lsn> from;
+    std::optional<Lsn> to;
+  } options{from, to};
 
   // The segment size and server version come from the first segment's long
   // page header: both are needed before names can be turned into LSNs, so
   // names are read for any segment size here. By name, the oldest segment
   // of the oldest timeline comes first.
   std::map<std::string, WalFileKind> segment_files;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    std::string name = entry.path().filename().string();
+  for (std::string& name : source.list_names()) {
     const auto parsed = protocol::parse_wal_file_name(name, protocol::kAnySegmentSize);
-    if (parsed && is_segment_file(parsed->kind) && entry.is_regular_file(ec)) {
+    if (parsed && is_segment_file(parsed->kind)) {
       segment_files.emplace(std::move(name), parsed->kind);
     }
   }
   if (segment_files.empty()) {
-    result.problems.push_back("the WAL archive \"" + dir.string() + "\" holds no WAL segment");
+    result.problems.push_back("the WAL archive \"" + source.display_name() +
+                              "\" holds no WAL segment");
     return result;
   }
   const auto& [first_name, first_kind] = *segment_files.begin();
   const auto header =
-      read_long_header(dir / first_name, first_kind == WalFileKind::kCompressedSegment);
+      read_long_header(source, first_name, first_kind == WalFileKind::kCompressedSegment);
   if (!header || !protocol::is_valid_wal_segment_size(header->segment_size)) {
     result.problems.push_back("\"" + first_name + "\" does not start with a valid WAL page header");
     return result;
@@ -127,8 +150,9 @@ WalArchiveVerifyResult verify_wal_archive(const WalArchiveVerifyOptions& options
 
   ArchiveContents contents;
   try {
-    contents = scan_archive(dir, segment_size);
+    contents = source.scan(segment_size);
   } catch (const Error& e) {
+    rethrow_unless_damage(e);
     result.problems.push_back(e.what());
     return result;
   }
@@ -146,8 +170,9 @@ WalArchiveVerifyResult verify_wal_archive(const WalArchiveVerifyOptions& options
     const std::string history_name = protocol::timeline_history_file_name(target);
     try {
       history = protocol::parse_timeline_history_content(
-          read_whole_file(dir / history_name, kMaxHistoryFileSize), target);
+          source.read_small_file(history_name, kMaxHistoryFileSize), target);
     } catch (const Error& e) {
+      rethrow_unless_damage(e);
       result.problems.push_back("\"" + history_name + "\": " + e.what());
       return result;
     }
@@ -242,9 +267,11 @@ WalArchiveVerifyResult verify_wal_archive(const WalArchiveVerifyOptions& options
             ? reader_options.start.value - protocol::segment_start_lsn(segno, segment_size).value
             : 0;
     try {
-      feed_wal_file(reader, dir / file->file_name, file->state == SegmentState::kCompressed,
-                    offset);
+      source.read_content(
+          file->file_name, file->state == SegmentState::kCompressed, offset,
+          [&](ByteView plain) { return reader.feed(plain) == WalReaderState::kReading; });
     } catch (const Error& e) {
+      rethrow_unless_damage(e);
       result.problems.push_back(e.what());
       return result;
     }

@@ -17,6 +17,8 @@
 
 namespace walstream::storage {
 
+class WalArchiveSource;
+
 // Feeds `path` (plain, or zstd-compressed when `compressed`) into `reader`
 // from byte `offset` on, in bounded chunks, until the file ends or the reader
 // stops. Throws walstream::Error (kIo) on read or decompression errors.
@@ -41,5 +43,12 @@ struct WalArchiveVerifyResult {
 
 // Throws walstream::Error (kIo) when the directory cannot be read at all.
 WalArchiveVerifyResult verify_wal_archive(const WalArchiveVerifyOptions& options);
+
+// The same checks and messages for an archive read from `source`. Damage is
+// reported in the result; errors reaching the source (kConnection, kServer)
+// are thrown.
+WalArchiveVerifyResult verify_wal_archive(WalArchiveSource& source,
+                                          std::optional<protocol::Lsn> from,
+                                          std::optional<protocol::Lsn> to);
 
 }  // namespace walstream::storage

@@ -89,6 +89,9 @@ std::string exit_codes_help(std::string_view subcommand) {
   if (subcommand == "verify") {
     return heading + "  0    verified\n" +
            "  1    verification found problems (each is named); or an internal error\n" + kUsage +
+           "  3    --wal s3://: the S3 server could not be reached\n"
+           "  4    --wal s3://: S3 reported an error (NoSuchBucket, SignatureDoesNotMatch,\n"
+           "       AccessDenied, ...)\n"
            "  5    a file could not be read, such as a missing backup_manifest\n";
   }
   if (subcommand == "bench") {

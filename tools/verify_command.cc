@@ -5,7 +5,12 @@
 
 #include "protocol/error.h"
 #include "protocol/lsn.h"
+#include "protocol/s3_location.h"
 #include "storage/backup_verifier.h"
+#include "storage/s3_client.h"
+#include "storage/s3_credentials.h"
+#include "storage/s3_wal_source.h"
+#include "storage/wal_archive_source.h"
 #include "storage/wal_archive_verifier.h"
 #include "tools/exit_codes.h"
 
@@ -41,7 +46,9 @@ VerifyCommand::VerifyCommand(CLI::App& app) {
   c.add_option("--server-major", server_major_,
                "Server major version that wrote the WAL (default: the backup's PG_VERSION)")
       ->check(CLI::Range(11, 18));
-  c.add_option("--wal", archive_, "Verify this WAL archive (made by walstream receive) instead");
+  c.add_option("--wal", archive_,
+               "Verify this WAL archive (made by walstream receive) instead: a directory, or "
+               "s3://BUCKET/PREFIX (endpoint and keys from the AWS_* environment)");
   c.add_option("--from", from_, "With --wal: start at this LSN (default: the oldest segment)");
   c.add_option("--to", to_, "With --wal: stop at this LSN (default: the end of the archive)");
 }
@@ -74,11 +81,23 @@ int VerifyCommand::run_backup() {
 }
 
 int VerifyCommand::run_archive() {
-  storage::WalArchiveVerifyOptions options;
-  options.directory = archive_;
-  options.from = lsn_option(from_, "--from");
-  options.to = lsn_option(to_, "--to");
-  const storage::WalArchiveVerifyResult result = storage::verify_wal_archive(options);
+  const auto from = lsn_option(from_, "--from");
+  const auto to = lsn_option(to_, "--to");
+  storage::WalArchiveVerifyResult result;
+  if (protocol::is_s3_url(archive_)) {
+    // Endpoint, region and keys from the AWS_* environment, as restore-wal.
+    const protocol::S3Location location = protocol::parse_s3_location(archive_);
+    storage::S3Client client(storage::s3_client_options_from_environment(),
+                             storage::resolve_s3_credentials());
+    storage::S3WalSource source(client, location);
+    result = storage::verify_wal_archive(source, from, to);
+  } else {
+    storage::WalArchiveVerifyOptions options;
+    options.directory = archive_;
+    options.from = from;
+    options.to = to;
+    result = storage::verify_wal_archive(options);
+  }
   const int status = report(result.problems);
   if (status == 0) {
     std::printf("WAL archive verified from %s to %s\n", protocol::to_string(result.from).c_str(),

@@ -1,6 +1,7 @@
 // `walstream verify DIR [-n] [--server-major N]`: a plain backup against its
 // backup_manifest (pg_verifybackup's checks, WAL parsed natively), and
-// `walstream verify --wal ARCHIVE [--from LSN] [--to LSN]`: a WAL archive.
+// `walstream verify --wal ARCHIVE [--from LSN] [--to LSN]`: a WAL archive, in a
+// directory or in S3 (s3://BUCKET/PREFIX, keys from the AWS_* environment).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -13,6 +14,8 @@ class VerifyCommand {
   explicit VerifyCommand(CLI::App& app);
   bool selected() const { return command_->parsed(); }
   // 0 verified, 1 problems (one "walstream: error: ..." line each on stderr).
+  // Throws walstream::Error when the archive cannot be read at all (an S3
+  // error or an unreachable endpoint included).
   int run();
 
  private:

@@ -94,7 +94,7 @@ TEST(ExitCodeHelpTest, EverySubcommandHasItsOwn) {
       {"receive", {"0", "1", "2", "3", "4", "5", "130"}},
       {"bench", {"0", "1", "2", "3", "4", "5", "130"}},
       {"restore-wal", {"0", "1", "2", "5"}},
-      {"verify", {"0", "1", "2", "5"}},
+      {"verify", {"0", "1", "2", "3", "4", "5"}},
       {"check", {"0", "1", "2"}},
   };
   for (const Expected& e : expected) {
