@@ -81,6 +81,8 @@ std::string exit_codes_help(std::string_view subcommand) {
     return heading + "  0    the file was restored\n" +
            "  1    the archive does not have the file; or an internal error\n" +
            "  2    usage error: not a WAL file name, or bad arguments\n" +
+           "  3    s3://: the S3 server could not be reached\n"
+           "  4    s3://: S3 reported an error (NoSuchBucket, SignatureDoesNotMatch, ...)\n"
            "  5    the file could not be restored (unreadable or corrupt in the archive, or\n"
            "       the destination could not be written)\n" +
            "Never above 125: PostgreSQL reads 1 to 125 as \"not available\" (a standby\n"

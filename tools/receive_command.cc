@@ -161,10 +161,13 @@ int ReceiveCommand::run() {
 RestoreWalCommand::RestoreWalCommand(CLI::App& app) {
   command_ = app.add_subcommand(
       "restore-wal",
-      "restore_command helper: restore-wal ARCHIVE_DIR %f %p serves plain or .zst segments");
+      "restore_command helper: restore-wal ARCHIVE %f %p serves plain or .zst segments from a "
+      "directory or s3://BUCKET/PREFIX");
   auto& c = *command_;
   c.set_help_flag("--help", "Show help");
-  c.add_option("archive", archive_, "Archive directory written by walstream receive")->required();
+  c.add_option("archive", archive_,
+               "Archive directory written by walstream receive, or s3://BUCKET/PREFIX")
+      ->required();
   c.add_option("file", file_name_, "The WAL file PostgreSQL asks for (%f)")->required();
   c.add_option("destination", destination_, "Where to put it (%p)")->required();
 }

@@ -131,7 +131,7 @@ TEST_F(S3RestoreTest, ServesAReceivedArchiveAndABackupRecoversFromIt) {
   const std::string absent = segment_name(1, segno_of(last_commit) + 50);
   const CommandResult missing =
       run_walstream({"restore-wal", url, absent, (out / absent).string()}, server().aws_env(), 60s);
-  EXPECT_EQ(missing.exit_code, 1) << missing.describe();
+  EXPECT_EQ(missing.exit_code, kExitFailure) << missing.describe();
   EXPECT_THAT(missing.err, HasSubstr("is not in the archive"));
   EXPECT_FALSE(fs::exists(out / absent));
   EXPECT_FALSE(fs::exists(out / (absent + ".walstream-tmp")));
@@ -141,21 +141,21 @@ TEST_F(S3RestoreTest, ServesAReceivedArchiveAndABackupRecoversFromIt) {
   const CommandResult no_bucket =
       run_walstream({"restore-wal", "s3://no-such-bucket/db1", segments[1], (out / "x").string()},
                     server().aws_env(), 60s);
-  EXPECT_NE(no_bucket.exit_code, 0);
+  EXPECT_EQ(no_bucket.exit_code, kExitServer) << no_bucket.describe();
   EXPECT_THAT(no_bucket.err, HasSubstr("NoSuchBucket")) << no_bucket.describe();
   EXPECT_FALSE(fs::exists(out / "x"));
   EnvOverrides wrong_secret = server().aws_env();
   wrong_secret["AWS_SECRET_ACCESS_KEY"] = "WrongSecretKey0123456789abcdefghijklmno";
   const CommandResult refused =
       run_walstream({"restore-wal", url, segments[1], (out / "x").string()}, wrong_secret, 60s);
-  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_EQ(refused.exit_code, kExitServer) << refused.describe();
   EXPECT_THAT(refused.err, HasSubstr("SignatureDoesNotMatch")) << refused.describe();
   EXPECT_THAT(refused.err + refused.out, Not(HasSubstr("WrongSecretKey0123456789")));
   EXPECT_FALSE(fs::exists(out / "x"));
   const CommandResult bad_location =
       run_walstream({"restore-wal", "s3://Bad_Bucket/db1", segments[1], (out / "x").string()},
                     server().aws_env(), 60s);
-  EXPECT_EQ(bad_location.exit_code, 2) << bad_location.describe();
+  EXPECT_EQ(bad_location.exit_code, kExitUsage) << bad_location.describe();
   EXPECT_THAT(bad_location.err, HasSubstr("bucket name"));
 
   // Point-in-time recovery with restore_command reading the bucket.
