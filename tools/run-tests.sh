@@ -103,10 +103,35 @@ fi
 
 if wants main; then
   start=$SECONDS
-  # WALSTREAM_TEST_PACKAGE=1: PackageTest installs the .deb on this machine
-  # (and purges it again).
-  if WALSTREAM_TEST_PACKAGE=1 ctest --test-dir build --output-on-failure --timeout 900; then
+  # PackageTest checks the .deb installed on this machine: installing needs
+  # root, which the integration tests drop before any test runs, so it is
+  # built and installed here and purged after the tests.
+  package_problem=""
+  # CPack writes the .deb to build/packages (CPACK_OUTPUT_FILE_PREFIX).
+  package_dir=$PWD/build/packages
+  rm -rf "$package_dir" build/_CPack_Packages
+  deb_env=()
+  if ! (cd build && cpack -G DEB) >"$package_dir.log" 2>&1; then
+    package_problem="cpack failed (see $package_dir.log)"
+  else
+    deb=$(find "$package_dir" -maxdepth 1 -name 'walstream_*.deb' | head -n 1)
+    if [[ -z $deb ]] || ! dpkg -i "$deb" >>"$package_dir.log" 2>&1; then
+      package_problem="dpkg -i of the .deb failed (see $package_dir.log)"
+    else
+      deb_env=(WALSTREAM_TEST_INSTALLED_DEB="$deb")
+    fi
+  fi
+  env "${deb_env[@]}" ctest --test-dir build --output-on-failure --timeout 900
+  ctest_status=$?
+  if ((${#deb_env[@]} > 0)); then
+    if ! dpkg --purge walstream >>"$package_dir.log" 2>&1 || [[ -e /usr/bin/walstream ]]; then
+      package_problem="dpkg --purge left /usr/bin/walstream (see $package_dir.log)"
+    fi
+  fi
+  if ((ctest_status == 0)) && [[ -z $package_problem ]]; then
     record main passed "$start"
+  elif [[ -n $package_problem ]]; then
+    record main FAILED "$start" "$package_problem"
   else
     record main FAILED "$start" "see ctest's summary above"
   fi
