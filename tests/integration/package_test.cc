@@ -6,8 +6,6 @@
 // WALSTREAM_TEST_INSTALLED_DEB, and purges it after the tests (checking that
 // the purge removes it). Without that variable (a developer's run) the test
 // is skipped.
-#include <unistd.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
