@@ -25,20 +25,6 @@ using protocol::SegmentNo;
 using protocol::TimelineId;
 using protocol::WalFileKind;
 
-// Sort rank at equal (segno, timeline): complete first, then compressed
-// (same contents), then the partial that is still being written.
-int state_rank(SegmentState state) {
-  switch (state) {
-    case SegmentState::kComplete:
-      return 0;
-    case SegmentState::kCompressed:
-      return 1;
-    case SegmentState::kPartial:
-      return 2;
-  }
-  return 3;
-}
-
 // The state of a segment file; nullopt for the other kinds of names
 // (.zst.tmp, .history.tmp: leftovers of an interrupted step).
 std::optional<SegmentState> segment_state(WalFileKind kind) {
@@ -107,6 +93,30 @@ void check_segment(const fs::path& dir, const ArchivedSegment& segment, std::uin
 
 }  // namespace
 
+void sort_archive_contents(ArchiveContents& contents) {
+  // Rank at equal (segno, timeline).
+  const auto state_rank = [](SegmentState state) {
+    switch (state) {
+      case SegmentState::kComplete:
+        return 0;
+      case SegmentState::kCompressed:
+        return 1;
+      case SegmentState::kPartial:
+        return 2;
+    }
+    return 3;
+  };
+  std::sort(contents.segments.begin(), contents.segments.end(),
+            [&](const ArchivedSegment& a, const ArchivedSegment& b) {
+              return std::tuple(a.segno, a.timeline, state_rank(a.state)) <
+                     std::tuple(b.segno, b.timeline, state_rank(b.state));
+            });
+  std::sort(contents.history_files.begin(), contents.history_files.end());
+  contents.history_files.erase(
+      std::unique(contents.history_files.begin(), contents.history_files.end()),
+      contents.history_files.end());
+}
+
 ArchiveContents scan_archive(const fs::path& dir, std::uint64_t segment_size) {
   ArchiveContents contents;
   std::error_code ec;
@@ -131,12 +141,7 @@ ArchiveContents scan_archive(const fs::path& dir, std::uint64_t segment_size) {
   }
   if (ec) throw_io_error("read directory", dir, ec.value());
 
-  std::sort(contents.segments.begin(), contents.segments.end(),
-            [](const ArchivedSegment& a, const ArchivedSegment& b) {
-              return std::tuple(a.segno, a.timeline, state_rank(a.state)) <
-                     std::tuple(b.segno, b.timeline, state_rank(b.state));
-            });
-  std::sort(contents.history_files.begin(), contents.history_files.end());
+  sort_archive_contents(contents);
 
   // In segment order, so the oldest segment defines the system identifier.
   for (const ArchivedSegment& segment : contents.segments) {

@@ -38,6 +38,11 @@ struct ArchiveContents {
 // from its start). Other files are ignored.
 ArchiveContents scan_archive(const std::filesystem::path& dir, std::uint64_t segment_size);
 
+// The order every archive listing is used in: segments by (segment number,
+// timeline), complete before compressed (same contents) before the partial
+// still being written; history files by timeline, each once.
+void sort_archive_contents(ArchiveContents& contents);
+
 struct StreamStart {
   protocol::Lsn lsn;  // a segment start
   protocol::TimelineId timeline = 0;

@@ -21,30 +21,6 @@ using protocol::WalFileKind;
 // is in the first block, which starts after a frame header of a few bytes.
 constexpr std::size_t kCompressedFirstPageFetch = 128 * 1024 + 1024;
 
-int state_rank(SegmentState state) {
-  switch (state) {
-    case SegmentState::kComplete:
-      return 0;
-    case SegmentState::kCompressed:
-      return 1;
-    case SegmentState::kPartial:
-      return 2;
-  }
-  return 3;
-}
-
-void sort_contents(ArchiveContents& contents) {
-  std::sort(contents.segments.begin(), contents.segments.end(),
-            [](const ArchivedSegment& a, const ArchivedSegment& b) {
-              return std::tuple(a.segno, a.timeline, state_rank(a.state)) <
-                     std::tuple(b.segno, b.timeline, state_rank(b.state));
-            });
-  std::sort(contents.history_files.begin(), contents.history_files.end());
-  contents.history_files.erase(
-      std::unique(contents.history_files.begin(), contents.history_files.end()),
-      contents.history_files.end());
-}
-
 std::string object_url(const protocol::S3Location& location, const std::string& name) {
   return "s3://" + location.bucket + "/" + location.prefix + name;
 }
@@ -136,7 +112,7 @@ S3ArchiveScan scan_s3_archive(S3Client& client, const protocol::S3Location& loca
         break;
     }
   }
-  sort_contents(scan.contents);
+  sort_archive_contents(scan.contents);
   if (!scan.contents.segments.empty()) {
     scan.contents.system_id =
         read_system_id(client, location, scan.contents.segments.back(), segment_size);
@@ -161,7 +137,7 @@ ArchiveContents merge_archive_contents(const ArchiveContents& local,
   merged.history_files.insert(merged.history_files.end(), remote.history_files.begin(),
                               remote.history_files.end());
   if (!merged.system_id) merged.system_id = remote.system_id;
-  sort_contents(merged);
+  sort_archive_contents(merged);
   return merged;
 }
 

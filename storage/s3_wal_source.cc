@@ -18,19 +18,6 @@ using protocol::WalFileKind;
 // Thrown by a sink to end a GET early; never leaves this file.
 struct StopReading {};
 
-// The same order and messages as scan_archive.
-int state_rank(SegmentState state) {
-  switch (state) {
-    case SegmentState::kComplete:
-      return 0;
-    case SegmentState::kCompressed:
-      return 1;
-    case SegmentState::kPartial:
-      return 2;
-  }
-  return 3;
-}
-
 [[noreturn]] void throw_invalid_segment(const std::string& name, const std::string& reason) {
   throw Error(ErrorKind::kIo,
               "file \"" + name + "\" in the archive is not a valid WAL segment: " + reason,
@@ -115,12 +102,7 @@ ArchiveContents S3WalSource::scan(std::uint64_t segment_size) {
     }
     contents.segments.push_back(ArchivedSegment{name, parsed->timeline, parsed->segno, state});
   }
-  std::sort(contents.segments.begin(), contents.segments.end(),
-            [](const ArchivedSegment& a, const ArchivedSegment& b) {
-              return std::tuple(a.segno, a.timeline, state_rank(a.state)) <
-                     std::tuple(b.segno, b.timeline, state_rank(b.state));
-            });
-  std::sort(contents.history_files.begin(), contents.history_files.end());
+  sort_archive_contents(contents);
 
   for (const ArchivedSegment& segment : contents.segments) {
     if (segment.state == SegmentState::kPartial) continue;
