@@ -19,8 +19,13 @@ struct PooledFileStream::File {
   std::filesystem::path path;
   mode_t mode = 0600;
   // Created by the first writer that needs it, off the receiving thread
-  // (creating a file is as costly as writing a megabyte of it).
-  std::once_flag opened;
+  // (creating a file is as costly as writing a megabyte of it). Not
+  // std::call_once: a creation that throws must not be tried again, and
+  // ThreadSanitizer's call_once leaves a thread waiting forever on a flag
+  // whose function threw.
+  std::mutex open_mutex;
+  bool open_tried = false;
+  std::exception_ptr open_error;
   UniqueFd fd;
   std::atomic<bool> direct{false};
   // The appending stream holds one reference, each queued write another;
@@ -173,7 +178,17 @@ void FileWritePool::open_file(PooledFileStream::File& file) {
 }
 
 void FileWritePool::ensure_open(PooledFileStream::File& file) {
-  std::call_once(file.opened, [&] { open_file(file); });
+  std::lock_guard lock(file.open_mutex);
+  if (!file.open_tried) {
+    file.open_tried = true;
+    try {
+      open_file(file);
+    } catch (...) {
+      file.open_error = std::current_exception();
+    }
+  }
+  // Every later write of the file fails with the creation's own error.
+  if (file.open_error) std::rethrow_exception(file.open_error);
 }
 
 std::unique_ptr<AlignedBuffer> FileWritePool::acquire_buffer() {

@@ -8,7 +8,6 @@
 #include <charconv>
 #include <exception>
 #include <map>
-#include <mutex>
 #include <random>
 #include <thread>
 #include <utility>
@@ -58,12 +57,10 @@ std::optional<std::uint64_t> parse_unsigned(std::string_view text) {
 }
 
 void global_init() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-      throw Error(ErrorKind::kInternal, "could not initialize libcurl");
-    }
-  });
+  // Once per process (a static's initialization is); the failure is thrown
+  // outside it, so no caller waits on an initialization that threw.
+  static const CURLcode initialized = curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (initialized != CURLE_OK) throw Error(ErrorKind::kInternal, "could not initialize libcurl");
 }
 
 // scheme://host[:port] from the user's endpoint, checked by libcurl's URL

@@ -135,9 +135,13 @@ TEST(FileWritePool, CreationErrorReachesTheAppender) {
     } else {
       std::ofstream(dir.path() / "taken") << "keep";
     }
+    // Several writers take the file's first writes at once, so several
+    // wait on the creation that fails (under ThreadSanitizer, a waiter on a
+    // std::call_once whose function threw hung forever).
     FileWritePoolOptions options;
     options.buffer_size = 4096;
-    options.buffer_count = 2;
+    options.buffer_count = 8;
+    options.writer_threads = 4;
     FileWritePool pool(options);
     PooledFileStream stream = pool.create(dir.path() / "taken", 0600);
     std::string data = random_bytes(4096, 1);
