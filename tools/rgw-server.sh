@@ -2,6 +2,7 @@
 # A one-node Ceph cluster with a RADOS Gateway: a real S3 server for tests.
 #
 #   rgw-server.sh start DIR MON_PORT S3_PORT
+#   rgw-server.sh purge DIR BUCKET
 #   rgw-server.sh stop DIR
 #
 # start creates DIR (which must not exist or be empty), runs a monitor on
@@ -13,6 +14,10 @@
 # logs, pid files, sockets) stays in DIR; nothing runs as another user. On
 # failure it stops what it started, prints the cause (with the tail of the
 # daemon's log) on stderr and exits 1.
+#
+# purge deletes BUCKET and every object in it at once (deleted objects
+# otherwise wait hours for the gateway's garbage collection, holding the
+# memory of the in-memory OSD).
 #
 # stop ends the daemons in the order gateway, OSD, monitor (the fast order)
 # and waits until they are gone; DIR is left for the caller to delete.
@@ -36,7 +41,7 @@ die() {
 }
 
 usage() {
-  echo "usage: rgw-server.sh start DIR MON_PORT S3_PORT | stop DIR" >&2
+  echo "usage: rgw-server.sh start DIR MON_PORT S3_PORT | purge DIR BUCKET | stop DIR" >&2
   exit 2
 }
 
@@ -249,6 +254,16 @@ EOF
   echo "$endpoint"
 }
 
+purge() {
+  [[ $# -eq 2 ]] || usage
+  dir=$1
+  conf=$dir/ceph.conf
+  [[ -f $conf ]] || die "$dir holds no gateway"
+  timeout "$cli_timeout" radosgw-admin --conf "$conf" bucket rm --bucket="$2" \
+    --purge-objects --bypass-gc >/dev/null 2>>"$dir/log/setup.log" ||
+    { tail -n 15 "$dir/log/setup.log" >&2; die "radosgw-admin bucket rm $2 failed"; }
+}
+
 stop() {
   [[ $# -eq 1 ]] || usage
   dir=$1
@@ -258,6 +273,7 @@ stop() {
 
 case ${1:-} in
   start) shift && start "$@" ;;
+  purge) shift && purge "$@" ;;
   stop) shift && stop "$@" ;;
   *) usage ;;
 esac

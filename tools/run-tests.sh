@@ -121,7 +121,9 @@ if wants main; then
       deb_env=(WALSTREAM_TEST_INSTALLED_DEB="$deb")
     fi
   fi
-  env "${deb_env[@]}" ctest --test-dir build --output-on-failure --timeout 900
+  # Two tests at a time (each integration test has its own servers, ports
+  # and directories; the timed ones are RUN_SERIAL, tests/CMakeLists.txt).
+  env "${deb_env[@]}" ctest --test-dir build --output-on-failure --timeout 900 -j"$jobs"
   ctest_status=$?
   if ((${#deb_env[@]} > 0)); then
     if ! dpkg --purge walstream >>"$package_dir.log" 2>&1 || [[ -e /usr/bin/walstream ]]; then
@@ -154,7 +156,7 @@ if wants asan; then
     # (tests/fault) ahead of the ASan runtime.
     export ASAN_OPTIONS="log_path=$logs/asan:detect_leaks=1:strict_string_checks=1:check_initialization_order=1:verify_asan_link_order=0"
     export UBSAN_OPTIONS="log_path=$logs/ubsan:print_stacktrace=1:halt_on_error=1"
-    ctest --test-dir build-asan --output-on-failure --timeout 900 -L '^(unit-.*|fuzz)$'
+    ctest --test-dir build-asan --output-on-failure --timeout 900 -j"$jobs" -L '^(unit-.*|fuzz)$'
     unit_status=$?
     # PostgreSQL 15 only: the matrix tests (and the one pinned to 14) cover
     # the other majors in the main stage. The storage fault and kill -9
@@ -192,7 +194,7 @@ if wants tsan; then
     -DWALSTREAM_SANITIZE=thread "${sanitizer_flags[@]}"; then
     record tsan FAILED "$start" "build failed"
   elif TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
-    ctest --test-dir build-tsan --output-on-failure --timeout 900 -L '^unit-storage$'; then
+    ctest --test-dir build-tsan --output-on-failure --timeout 900 -j"$jobs" -L '^unit-storage$'; then
     record tsan passed "$start"
   else
     record tsan FAILED "$start" "see ctest's summary above"

@@ -22,10 +22,12 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "tests/integration/rgw_server.h"
 #include "tests/integration/test_env.h"
 
 #ifndef WALSTREAM_BINARY
@@ -265,7 +267,10 @@ int main(int argc, char** argv) {
   it::TestEnv::set_fault_shim(fault_shim);
   if (small_fs) it::TestEnv::set_small_fs_dir(scratch / "smallfs");
 
-  const int status = RUN_ALL_TESTS();
+  // The ctest fixture that starts and stops the gateway the S3 tests share
+  // (tests/integration/rgw_server.h): as the test user, like the tests.
+  const bool shared_rgw = argc == 4 && std::string_view(argv[1]) == "--shared-rgw";
+  const int status = shared_rgw ? it::run_shared_rgw(argv[2], argv[3]) : RUN_ALL_TESTS();
   if (small_fs) small_fs->unmount();
   if (status == 0) {
     std::error_code error;

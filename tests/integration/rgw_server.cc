@@ -2,8 +2,10 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <iostream>
 #include <map>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 
@@ -72,9 +74,28 @@ int split_status(CommandResult& result) {
   }
 }
 
+// In the shared gateway's directory: the started gateway's own directory,
+// or why none started.
+constexpr const char* kSharedCurrentFile = "current";
+constexpr const char* kSharedErrorFile = "error";
+
+// Stops every gateway an earlier run left under `shared_dir`.
+void stop_shared_gateways(const fs::path& shared_dir, const fs::path& script) {
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(shared_dir, error)) {
+    if (!fs::exists(entry.path() / "ceph.conf")) continue;
+    const CommandResult result =
+        run_command({"bash", script.string(), "stop", entry.path().string()}, {}, kStopTimeout);
+    if (result.exit_code != 0) std::cerr << result.describe() << "\n";
+  }
+}
+
 }  // namespace
 
-std::unique_ptr<RgwServer> RgwServer::start(std::string_view name) {
+std::unique_ptr<RgwServer> RgwServer::start(std::string_view name) { return start_under({}, name); }
+
+// Under `parent` when given, else in the scratch directory.
+std::unique_ptr<RgwServer> RgwServer::start_under(const fs::path& parent, std::string_view name) {
   require_ceph();
   const fs::path script = TestEnv::walstream_binary().parent_path() / "rgw-server.sh";
   if (!fs::exists(script)) {
@@ -85,7 +106,8 @@ std::unique_ptr<RgwServer> RgwServer::start(std::string_view name) {
   for (int attempt = 1; attempt <= kStartAttempts; ++attempt) {
     std::unique_ptr<RgwServer> server(new RgwServer());
     server->script_ = script;
-    server->dir_ = TestEnv::unique_path(name);
+    server->dir_ = parent.empty() ? TestEnv::unique_path(name)
+                                  : parent / (std::string(name) + "-" + std::to_string(attempt));
     const int mon_port = pick_port_outside_osd_range();
     int s3_port = pick_port_outside_osd_range();
     while (s3_port == mon_port) s3_port = pick_port_outside_osd_range();
@@ -102,13 +124,7 @@ std::unique_ptr<RgwServer> RgwServer::start(std::string_view name) {
       failures += "\nattempt " + std::to_string(attempt) + ": " + result.describe();
       continue;
     }
-    const fs::path env_file = server->dir_ / "env";
-    const auto values = read_env_file(env_file);
-    server->endpoint_ = required(values, "AWS_ENDPOINT_URL", env_file);
-    server->region_ = required(values, "AWS_REGION", env_file);
-    server->access_key_id_ = required(values, "AWS_ACCESS_KEY_ID", env_file);
-    server->secret_access_key_ = required(values, "AWS_SECRET_ACCESS_KEY", env_file);
-    server->s3_port_ = s3_port;
+    server->read_env();
     // curl reads its credentials from here, not from its command line.
     write_file(server->dir_ / "curl.conf",
                "user = \"" + server->access_key_id_ + ":" + server->secret_access_key_ +
@@ -120,7 +136,47 @@ std::unique_ptr<RgwServer> RgwServer::start(std::string_view name) {
   throw std::runtime_error("could not start a RADOS Gateway:" + failures);
 }
 
-RgwServer::~RgwServer() { stop(); }
+void RgwServer::read_env() {
+  const fs::path env_file = dir_ / "env";
+  const auto values = read_env_file(env_file);
+  endpoint_ = required(values, "AWS_ENDPOINT_URL", env_file);
+  region_ = required(values, "AWS_REGION", env_file);
+  access_key_id_ = required(values, "AWS_ACCESS_KEY_ID", env_file);
+  secret_access_key_ = required(values, "AWS_SECRET_ACCESS_KEY", env_file);
+  const auto port = endpoint_.rfind(':');
+  s3_port_ = port == std::string::npos ? 0 : std::stoi(endpoint_.substr(port + 1));
+}
+
+std::unique_ptr<RgwServer> RgwServer::attach(const fs::path& shared_dir) {
+  const fs::path error_file = shared_dir / kSharedErrorFile;
+  if (fs::exists(error_file)) {
+    throw std::runtime_error("the shared RADOS Gateway did not start: " + read_file(error_file));
+  }
+  const fs::path current = shared_dir / kSharedCurrentFile;
+  if (!fs::exists(current)) {
+    throw std::runtime_error("no shared RADOS Gateway in " + shared_dir.string() +
+                             " (ctest starts it with the fixture rgw: run the S3 tests through "
+                             "ctest, or unset WALSTREAM_TEST_SHARED_RGW)");
+  }
+  std::unique_ptr<RgwServer> server(new RgwServer());
+  server->owned_ = false;
+  server->dir_ = read_file(current);
+  server->script_ = TestEnv::walstream_binary().parent_path() / "rgw-server.sh";
+  server->read_env();
+  return server;
+}
+
+RgwServer::~RgwServer() {
+  if (owned_) stop();
+}
+
+void RgwServer::purge_bucket(const std::string& bucket) const {
+  const CommandResult result =
+      run_command({"bash", script_.string(), "purge", dir_.string(), bucket}, {}, kStopTimeout);
+  if (result.exit_code != 0) {
+    throw std::runtime_error("deleting bucket " + bucket + " failed: " + result.describe());
+  }
+}
 
 void RgwServer::stop() {
   if (dir_.empty()) return;
@@ -186,6 +242,37 @@ std::string RgwServer::log_tail(int lines) const {
   return result.out;
 }
 
+int run_shared_rgw(const std::string& action, const fs::path& shared_dir) {
+  const fs::path script = TestEnv::walstream_binary().parent_path() / "rgw-server.sh";
+  if (action != "start" && action != "stop") {
+    std::cerr << "integration_tests: --shared-rgw start|stop DIR\n";
+    return 2;
+  }
+  stop_shared_gateways(shared_dir, script);
+  std::error_code error;
+  fs::remove_all(shared_dir, error);
+  if (error) {
+    std::cerr << "integration_tests: cannot delete " << shared_dir.string() << ": "
+              << error.message() << "\n";
+    return 1;
+  }
+  if (action == "stop") return 0;
+  fs::create_directories(shared_dir);
+  try {
+    std::unique_ptr<RgwServer> server = RgwServer::start_under(shared_dir, "gateway");
+    // Written last and whole: a test that sees it sees a gateway that answers.
+    write_file(shared_dir / "current.tmp", server->dir().string());
+    fs::rename(shared_dir / "current.tmp", shared_dir / kSharedCurrentFile);
+    std::cout << "RADOS Gateway at " << server->endpoint() << " started in "
+              << server->startup_time().count() << " ms, shared by the S3 tests\n";
+    server->owned_ = false;  // runs on after this process: the cleanup stops it
+  } catch (const std::exception& failure) {
+    std::cerr << "integration_tests: " << failure.what() << "\n";
+    write_file(shared_dir / kSharedErrorFile, failure.what());
+  }
+  return 0;
+}
+
 // ---------------------------------------------------------------------------
 // RgwTest
 
@@ -193,13 +280,36 @@ std::unique_ptr<RgwServer> RgwTest::server_;
 std::string RgwTest::start_error_;
 std::string RgwTest::bucket_;
 
+namespace {
+
+// Bucket names are 3-63 lowercase letters, digits and hyphens.
+std::string fresh_bucket_name() {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::random_device random;
+  std::string name = "walstream-test-";
+  for (int i = 0; i < 12; ++i) name += kDigits[random() % 16];
+  return name;
+}
+
+const char* shared_gateway_dir() {
+  const char* dir = std::getenv("WALSTREAM_TEST_SHARED_RGW");
+  return dir != nullptr && *dir != '\0' ? dir : nullptr;
+}
+
+}  // namespace
+
 void RgwTest::SetUpTestSuite() {
   start_error_.clear();
-  bucket_ = "walstream-test";
   try {
-    server_ = RgwServer::start("rgw");
-    std::cout << "RADOS Gateway at " << server_->endpoint() << " started in "
-              << server_->startup_time().count() << " ms\n";
+    if (const char* shared = shared_gateway_dir()) {
+      server_ = RgwServer::attach(shared);
+      bucket_ = fresh_bucket_name();
+    } else {
+      server_ = RgwServer::start("rgw");
+      std::cout << "RADOS Gateway at " << server_->endpoint() << " started in "
+                << server_->startup_time().count() << " ms\n";
+      bucket_ = "walstream-test";
+    }
     server_->create_bucket(bucket_);
   } catch (const std::exception& error) {
     server_.reset();
@@ -207,7 +317,18 @@ void RgwTest::SetUpTestSuite() {
   }
 }
 
-void RgwTest::TearDownTestSuite() { server_.reset(); }
+void RgwTest::TearDownTestSuite() {
+  // The shared gateway outlives the suite: its objects would fill the
+  // in-memory OSD over a run.
+  if (server_ && shared_gateway_dir()) {
+    try {
+      server_->purge_bucket(bucket_);
+    } catch (const std::exception& error) {
+      std::cerr << error.what() << "\n";
+    }
+  }
+  server_.reset();
+}
 
 void RgwTest::SetUp() {
   if (!server_) FAIL() << start_error_;

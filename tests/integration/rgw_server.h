@@ -1,7 +1,16 @@
 // A real S3 server for the integration tests: Ceph's RADOS Gateway on a
 // one-node cluster (monitor, one in-memory OSD, gateway), started by
-// tools/rgw-server.sh under the scratch directory on free loopback ports, and
-// the gtest fixture that runs one per test suite.
+// tools/rgw-server.sh on free loopback ports, and the gtest fixture the S3
+// tests derive from.
+//
+// Starting a cluster takes seconds, and ctest runs every test in a process of
+// its own: so under ctest one gateway serves the whole run. The ctest fixture
+// `rgw` (tests/CMakeLists.txt) starts it before the first S3 test
+// (`integration_tests --shared-rgw start DIR`) and stops it after the last,
+// and the S3 tests find it through WALSTREAM_TEST_SHARED_RGW=DIR; each test
+// suite gets a bucket of its own there, deleted with its objects when the
+// suite ends. Run without that variable (the test binary by hand), a suite
+// starts a gateway of its own.
 //
 // When Ceph is not installed the tests fail, naming the packages: a missing
 // server must not turn S3 tests into silent skips.
@@ -26,7 +35,10 @@ class RgwServer {
   // tried again with others when taken). Throws std::runtime_error with the
   // script's message (and the daemon's log) when it cannot.
   static std::unique_ptr<RgwServer> start(std::string_view name);
-  // Stops the daemons (gateway, OSD, monitor).
+  // The shared gateway that `--shared-rgw start DIR` started. Throws
+  // std::runtime_error with the reason it could not start.
+  static std::unique_ptr<RgwServer> attach(const std::filesystem::path& shared_dir);
+  // Stops the daemons (gateway, OSD, monitor) unless attached.
   ~RgwServer();
   RgwServer(const RgwServer&) = delete;
   RgwServer& operator=(const RgwServer&) = delete;
@@ -57,12 +69,20 @@ class RgwServer {
   // The object's bytes; throws unless 200.
   std::string get_object(const std::string& bucket, const std::string& key) const;
 
+  // Deletes the bucket and all its objects at once (tools/rgw-server.sh
+  // purge). Throws std::runtime_error when the script fails.
+  void purge_bucket(const std::string& bucket) const;
+
   // Last lines of the gateway's log, for assertion messages.
   std::string log_tail(int lines = 30) const;
 
  private:
   RgwServer() = default;
+  static std::unique_ptr<RgwServer> start_under(const std::filesystem::path& parent,
+                                                std::string_view name);
+  void read_env();
   void stop();
+  friend int run_shared_rgw(const std::string& action, const std::filesystem::path& shared_dir);
 
   std::filesystem::path dir_;
   std::filesystem::path script_;
@@ -72,12 +92,21 @@ class RgwServer {
   std::string secret_access_key_;
   int s3_port_ = 0;
   std::chrono::milliseconds startup_time_{0};
+  // Attached to the shared gateway: someone else stops it.
+  bool owned_ = true;
 };
 
+// `integration_tests --shared-rgw start|stop DIR`, the ctest fixture's setup
+// and cleanup. start stops and deletes what an earlier run left in DIR, then
+// starts a gateway under it; when that fails, it writes the reason to
+// DIR/error for the S3 tests to report and still exits 0, so that a gateway
+// that cannot start fails the S3 tests only. stop stops it and deletes DIR.
+int run_shared_rgw(const std::string& action, const std::filesystem::path& shared_dir);
+
 // A test suite against one gateway with one bucket, both shared by the
-// suite's tests (each test uses keys of its own). The gateway starts in
-// SetUpTestSuite; if it cannot start, every test of the suite fails with the
-// reason.
+// suite's tests (each test uses keys of its own). The gateway is the shared
+// one, or starts in SetUpTestSuite; if there is none, every test of the suite
+// fails with the reason.
 class RgwTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite();
