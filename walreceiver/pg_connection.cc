@@ -87,6 +87,7 @@ asio::awaitable<void> PgConnection::wait(
   // libpq may switch sockets while connecting (several hosts, SSL retries).
   if (!socket_ || socket_->native_handle() != fd) {
     if (socket_) socket_->release();
+    socket_.reset();  // none released left behind if the next line throws
     socket_ = std::make_unique<StreamDescriptor>(executor, fd);
   }
   for (;;) {
@@ -117,12 +118,17 @@ void PgConnection::arm_timer(const asio::any_io_executor& executor,
   if (!deadline_->timer) deadline_->timer = std::make_unique<asio::steady_timer>(executor);
   deadline_->armed = deadline;
   deadline_->timer->expires_at(deadline);  // a pending wait ends with operation_aborted
-  deadline_->timer->async_wait([this](boost::system::error_code ec) {
-    if (ec) return;  // re-armed or destroyed: `this` may be gone
-    deadline_->armed.reset();
-    deadline_->fired = true;
-    wake();
-  });
+  // The handler may already be queued (the timer expired in the same poll
+  // as the socket became ready) when the waiter resumes and destroys this
+  // connection: destroying the timer cancels nothing then, and the handler
+  // runs with success. The state it owns tells it whether `this` still is.
+  deadline_->timer->async_wait(
+      [this, state = std::weak_ptr<DeadlineTimer>(deadline_)](boost::system::error_code ec) {
+        if (ec || state.expired()) return;  // re-armed, or the connection is gone
+        deadline_->armed.reset();
+        deadline_->fired = true;
+        wake();
+      });
 }
 
 void PgConnection::disarm_when_idle(const asio::any_io_executor& executor) {
@@ -139,7 +145,8 @@ void PgConnection::disarm_when_idle(const asio::any_io_executor& executor) {
 }
 
 void PgConnection::wake() {
-  if (socket_) socket_->cancel();
+  boost::system::error_code ignored;  // nothing waits on a descriptor not open
+  if (socket_) socket_->cancel(ignored);
 }
 
 void PgConnection::consume_input() {
