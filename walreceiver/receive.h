@@ -12,11 +12,23 @@
 #include <string>
 
 #include "protocol/lsn.h"
+#include "protocol/s3_location.h"
+#include "storage/s3_client.h"
+#include "storage/s3_credentials.h"
 #include "walreceiver/connection_options.h"
 #include "walreceiver/listen_address.h"
 #include "walreceiver/receive_stats.h"
 
 namespace walstream::walreceiver {
+
+// --archive s3://BUCKET/PREFIX: the directory becomes a spool whose complete
+// files are uploaded to the bucket and then removed from it.
+struct S3ArchiveTarget {
+  protocol::S3Location location;
+  storage::S3ClientOptions client;
+  storage::S3Credentials credentials;
+  int parallelism = 3;  // uploads at a time
+};
 
 struct ReceiveOptions {
   ConnectionOptions connection;
@@ -32,6 +44,7 @@ struct ReceiveOptions {
   // through the page cache).
   bool direct_io = true;
   std::optional<int> zstd_level;
+  std::optional<S3ArchiveTarget> s3_archive;
   std::uint64_t fsync_batch_bytes = 8 * 1024 * 1024;
   std::chrono::milliseconds fsync_batch_window{200};
   std::chrono::milliseconds max_reconnect_delay{30'000};
