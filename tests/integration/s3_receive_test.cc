@@ -127,6 +127,24 @@ TEST_F(S3ReceiveTest, ArchivesUnderLoadIntoTheBucketAndEmptiesTheSpool) {
   ASSERT_NO_FATAL_FAILURE(
       expect_bucket_complete(location, segno_of(parse_lsn(endpos)) - 1, /*compressed=*/false));
   expect_verified(url);
+
+  // The spool lost: the bucket alone says where to continue, with no hole
+  // (the slot kept the WAL of the segment that was still .partial).
+  fs::remove_all(spool);
+  const std::string endpos2 = generate_wal(*primary, 2);
+  const CommandResult continued = run_walstream(
+      receive_args(spool, *primary,
+                   {"-S", "s3r", "--archive", url, "-E", endpos2, "--no-progress", "-v"}),
+      env(), 180s);
+  ASSERT_EQ(continued.exit_code, 0) << continued.describe();
+  EXPECT_THAT(continued.err,
+              HasSubstr("continuing the archive at " +
+                        format_lsn(segno_of(parse_lsn(endpos)) * kSegmentSize) + " on timeline 1"))
+      << continued.describe();
+  EXPECT_THAT(completed_in_spool(spool), testing::IsEmpty()) << describe_archive(spool);
+  ASSERT_NO_FATAL_FAILURE(
+      expect_bucket_complete(location, segno_of(parse_lsn(endpos2)) - 1, /*compressed=*/false));
+  expect_verified(url);
 }
 
 TEST_F(S3ReceiveTest, AKilledRunResumesFromTheBucketWithoutAHole) {
