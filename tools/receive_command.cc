@@ -100,6 +100,10 @@ ReceiveCommand::ReceiveCommand(CLI::App& app) {
   c.add_option("--archive", archive_,
                "Keep the archive in S3: s3://BUCKET/PREFIX (endpoint, region and keys from the "
                "AWS_* environment); -D is then a spool files leave once in the bucket");
+  c.add_option("--ack", ack_,
+               "With --archive s3://: report WAL flushed to the slot once it is durable in the "
+               "spool (local, the default) or only once it is in the bucket (remote)")
+      ->check(CLI::IsMember({"local", "remote"}));
   c.add_option("--upload-parallelism", upload_parallelism_,
                "With --archive s3://: uploads at a time (default 3)")
       ->check(CLI::Range(1, 64));
@@ -162,6 +166,18 @@ int ReceiveCommand::run() {
     target.credentials = storage::resolve_s3_credentials();
     target.parallelism = upload_parallelism_;
     options_.s3_archive = std::move(target);
+  }
+  if (ack_ == "remote") {
+    if (!options_.s3_archive) {
+      throw Error(ErrorKind::kUsage, "--ack=remote needs --archive s3://BUCKET/PREFIX",
+                  "a directory archive is acknowledged once durable (--ack=local)");
+    }
+    if (options_.synchronous) {
+      throw Error(ErrorKind::kUsage, "--ack=remote and --synchronous cannot be combined",
+                  "a synchronous standby must report each commit as soon as it is durable; "
+                  "use --ack=local");
+    }
+    options_.remote_ack = true;
   }
   options_.status_interval = std::chrono::seconds(status_interval_seconds_);
   options_.fsync_batch_bytes = fsync_batch_bytes_;

@@ -27,6 +27,7 @@
 #include "walreceiver/metrics_server.h"
 #include "walreceiver/pg_connection.h"
 #include "walreceiver/receive_metrics.h"
+#include "walreceiver/remote_ack.h"
 #include "walreceiver/server_facts.h"
 #include "walreceiver/slot_checks.h"
 #include "walreceiver/wal_stream_driver.h"
@@ -41,6 +42,7 @@ WalStreamConfig stream_config(const ReceiveOptions& options) {
   WalStreamConfig config;
   config.durability = Durability::kBatched;
   config.report_flush = options.synchronous || options.slot.has_value();
+  config.remote_ack = options.remote_ack;
   config.synchronous = options.synchronous;
   config.batch_bytes = options.fsync_batch_bytes;
   config.batch_window = options.fsync_batch_window;
@@ -111,6 +113,8 @@ class Receiver {
   // threads count here until it is gone.
   std::atomic<std::size_t> completions_posted_{0};
   std::exception_ptr upload_failure_;
+  // --ack=remote: what the bucket confirmed, in stream order.
+  RemoteAckTracker remote_ack_;
   std::unique_ptr<storage::S3ArchiveUploader> uploader_;
 
   protocol::SystemIdentity identity_;
@@ -280,6 +284,9 @@ void Receiver::start_uploads(const storage::ArchiveContents& spool) {
     asio::post(executor, [this, name] {
       stats_.on_file_uploaded();
       spdlog::debug("\"{}\" is in the bucket", name);
+      if (options_.remote_ack && remote_ack_.confirmed(name)) {
+        driver_.post(stream_event::RemoteConfirmed{*remote_ack_.reportable()});
+      }
     });
   };
   auto on_failure = [this, executor = executor_,
@@ -307,7 +314,17 @@ void Receiver::start_uploads(const storage::ArchiveContents& spool) {
 
 void Receiver::file_completed(const std::string& name) {
   --completions_posted_;
-  if (uploader_) uploader_->enqueue(name);
+  if (!uploader_) return;
+  if (options_.remote_ack) {
+    // Where the WAL of a segment ends; a history file holds none.
+    std::optional<StreamPosition> end;
+    const auto parsed = protocol::parse_wal_file_name(name, segment_size_);
+    if (parsed && parsed->kind != protocol::WalFileKind::kHistory) {
+      end = StreamPosition{parsed->timeline, Lsn{(parsed->segno + 1) * segment_size_}};
+    }
+    remote_ack_.completed(name, end);
+  }
+  uploader_->enqueue(name);
 }
 
 asio::awaitable<void> Receiver::drain_uploads() {

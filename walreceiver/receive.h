@@ -45,6 +45,9 @@ struct ReceiveOptions {
   bool direct_io = true;
   std::optional<int> zstd_level;
   std::optional<S3ArchiveTarget> s3_archive;
+  // --ack=remote (with s3_archive): the flush reported to the slot advances
+  // only past WAL confirmed in the bucket; otherwise once durable here.
+  bool remote_ack = false;
   std::uint64_t fsync_batch_bytes = 8 * 1024 * 1024;
   std::chrono::milliseconds fsync_batch_window{200};
   std::chrono::milliseconds max_reconnect_delay{30'000};
