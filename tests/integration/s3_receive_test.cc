@@ -207,5 +207,71 @@ TEST_F(S3ReceiveTest, WrongCredentialsEndTheRunWithoutShowingTheSecret) {
   EXPECT_THAT(no_spool.err, HasSubstr("spool"));
 }
 
+// --ack=remote: the slot's restart_lsn (the flush walstream reported) never
+// passes the end of the newest segment in the bucket, and it does advance
+// while the run uploads. With --ack=local it would reach the WAL durable in
+// the spool's .partial segment at the end.
+TEST_F(S3ReceiveTest, RemoteAckKeepsTheSlotBehindTheBucket) {
+  auto primary = start_primary("s3_receive_ack");
+  create_slot(*primary, "s3a");
+  ASSERT_NO_FATAL_FAILURE(pgbench_init(*primary));
+  const protocol::S3Location location{bucket(), unique_prefix() + "db1/"};
+  const std::string url = protocol::to_string(location);
+  const fs::path spool = TestEnv::unique_path("s3_receive_ack_spool");
+  auto restart_lsn = [&] {
+    const std::string value = primary->query_value(
+        "SELECT coalesce(restart_lsn::text, '0/0') FROM pg_replication_slots "
+        "WHERE slot_name = 's3a'");
+    return parse_lsn(value);
+  };
+  // The end of the newest segment in the bucket; 0 without any.
+  auto bucket_end = [&]() -> std::uint64_t {
+    const storage::S3ArchiveScan bucket = scan(location);
+    if (bucket.contents.segments.empty()) return 0;
+    return (bucket.contents.segments.back().segno + 1) * kSegmentSize;
+  };
+
+  const std::uint64_t initial = restart_lsn();
+  const std::string endpos = endpos_after(*primary, 4);
+  auto load = start_load(*primary);
+  auto receiver = start_walstream(receive_args(spool, *primary,
+                                               {"-S", "s3a", "--archive", url, "--ack=remote", "-E",
+                                                endpos, "-s", "1", "--no-progress"}),
+                                  env());
+  int samples = 0;
+  bool advanced = false;
+  while (receiver->running()) {
+    const std::uint64_t slot = restart_lsn();  // before the listing: the bucket only grows
+    EXPECT_LE(slot, std::max(bucket_end(), initial))
+        << "restart_lsn " << format_lsn(slot) << " passed the bucket";
+    advanced = advanced || slot > initial;
+    ++samples;
+    std::this_thread::sleep_for(200ms);
+  }
+  const CommandResult received = receiver->wait(10s);
+  stop_load(*load);
+  ASSERT_EQ(received.exit_code, 0) << received.describe();
+  EXPECT_GE(samples, 3);
+  const std::uint64_t final_slot = restart_lsn();
+  EXPECT_TRUE(advanced || final_slot > initial) << "the slot never advanced";
+  EXPECT_LE(final_slot, bucket_end()) << "restart_lsn " << format_lsn(final_slot);
+  EXPECT_LT(final_slot, parse_lsn(endpos)) << "the .partial segment's WAL is not in the bucket";
+}
+
+TEST_F(S3ReceiveTest, RemoteAckNeedsABucketAndExcludesSynchronous) {
+  const std::string url = protocol::to_string(protocol::S3Location{bucket(), unique_prefix()});
+  const CommandResult no_bucket =
+      run_walstream({"receive", "-D", TestEnv::unique_path("s3_ack_dir").string(), "--ack=remote"},
+                    server().aws_env(), 60s);
+  EXPECT_EQ(no_bucket.exit_code, kExitUsage) << no_bucket.describe();
+  EXPECT_THAT(no_bucket.err, HasSubstr("--ack=remote needs --archive"));
+  const CommandResult synchronous =
+      run_walstream({"receive", "-D", TestEnv::unique_path("s3_ack_sync").string(), "--archive",
+                     url, "--ack=remote", "--synchronous"},
+                    server().aws_env(), 60s);
+  EXPECT_EQ(synchronous.exit_code, kExitUsage) << synchronous.describe();
+  EXPECT_THAT(synchronous.err, HasSubstr("cannot be combined"));
+}
+
 }  // namespace
 }  // namespace walstream::it
