@@ -207,6 +207,37 @@ TEST_F(S3ReceiveTest, WrongCredentialsEndTheRunWithoutShowingTheSecret) {
   EXPECT_THAT(no_spool.err, HasSubstr("spool"));
 }
 
+// An upload that fails ends the run with the uploader's error, and the file
+// stays in the spool: here the bucket already holds other bytes under the
+// key of the segment being streamed (put there after the start's scan).
+TEST_F(S3ReceiveTest, AFailedUploadEndsTheRunAndKeepsTheFile) {
+  auto primary = start_primary("s3_receive_conflict");
+  const protocol::S3Location location{bucket(), unique_prefix() + "db1/"};
+  const std::string url = protocol::to_string(location);
+  const fs::path spool = TestEnv::unique_path("s3_receive_conflict_spool");
+  auto receiver =
+      start_walstream(receive_args(spool, *primary, {"--archive", url, "--no-progress"}), env());
+  ASSERT_TRUE(wait_until([&] {
+    return !receiver->running() ||
+           primary->query_value("SELECT count(*) FROM pg_stat_replication") == "1";
+  })) << receiver->wait(10s).describe();
+  ASSERT_TRUE(receiver->running()) << receiver->wait(10s).describe();
+  const std::string name = segment_name(1, segno_of(parse_lsn(flush_lsn(*primary))));
+  ASSERT_TRUE(fs::exists(spool / (name + ".partial"))) << describe_archive(spool);
+  server().put_object(bucket(), location.prefix + name, "not this segment");
+
+  generate_wal(*primary, 2);
+  ASSERT_TRUE(wait_until([&] { return !receiver->running(); }, 120s))
+      << "still running: " << receiver->stderr_so_far();
+  const CommandResult ended = receiver->wait(10s);
+  EXPECT_EQ(ended.exit_code, kExitUsage) << ended.describe();
+  EXPECT_THAT(ended.err, HasSubstr("the bucket already holds a different object"))
+      << ended.describe();
+  EXPECT_THAT(ended.err, HasSubstr(name));
+  EXPECT_TRUE(fs::exists(spool / name)) << describe_archive(spool);
+  EXPECT_EQ(server().get_object(bucket(), location.prefix + name), "not this segment");
+}
+
 // --ack=remote: the slot's restart_lsn (the flush walstream reported) never
 // passes the end of the newest segment in the bucket, and it does advance
 // while the run uploads. With --ack=local it would reach the WAL durable in
