@@ -1,7 +1,9 @@
 // `walstream receive`: a durable, gap-free WAL archive kept by streaming, in
 // pg_receivewal's layout. Continues after what the directory holds, follows
 // timeline switches, reconnects with backoff, and can serve as a synchronous
-// standby (flush reported as soon as each batch is durable).
+// standby (flush reported as soon as each batch is durable). With an S3
+// archive the directory is a spool: complete files are uploaded, confirmed
+// and removed, and the bucket and the spool are resumed from as one archive.
 #pragma once
 
 #include <chrono>
