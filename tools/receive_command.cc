@@ -8,6 +8,9 @@
 #include <memory>
 
 #include "protocol/error.h"
+#include "protocol/s3_location.h"
+#include "storage/s3_client.h"
+#include "storage/s3_credentials.h"
 #include "storage/wal_restore.h"
 #include "tools/connection_flags.h"
 #include "tools/live_line.h"
@@ -92,7 +95,18 @@ ReceiveCommand::ReceiveCommand(CLI::App& app) {
       "receive", "Keep a durable, gap-free WAL archive by streaming (replaces pg_receivewal)");
   auto& c = *command_;
   c.set_help_flag("--help", "Show help");
-  c.add_option("-D,--directory", directory_, "Archive directory (created if missing)");
+  c.add_option("-D,--directory", directory_,
+               "Archive directory (created if missing); with --archive s3://, the spool");
+  c.add_option("--archive", archive_,
+               "Keep the archive in S3: s3://BUCKET/PREFIX (endpoint, region and keys from the "
+               "AWS_* environment); -D is then a spool files leave once in the bucket");
+  c.add_option("--ack", ack_,
+               "With --archive s3://: report WAL flushed to the slot once it is durable in the "
+               "spool (local, the default) or only once it is in the bucket (remote)")
+      ->check(CLI::IsMember({"local", "remote"}));
+  c.add_option("--upload-parallelism", upload_parallelism_,
+               "With --archive s3://: uploads at a time (default 3)")
+      ->check(CLI::Range(1, 64));
   add_connection_flags(c, options_.connection);
   c.add_option("-S,--slot", slot_, "Replication slot (its flush position is reported)");
   c.add_flag("--create-slot", options_.create_slot, "Create the slot (fine if it exists) and exit");
@@ -135,6 +149,36 @@ int ReceiveCommand::run() {
     options_.endpos = *lsn;
   }
   options_.zstd_level = parse_compression(compress_);
+  if (!archive_.empty()) {
+    if (!protocol::is_s3_url(archive_)) {
+      throw Error(ErrorKind::kUsage, "invalid --archive \"" + archive_ + "\"",
+                  "give s3://BUCKET/PREFIX (a directory archive is -D alone)");
+    }
+    if (directory_.empty()) {
+      throw Error(ErrorKind::kUsage, "--archive s3:// needs a spool directory",
+                  "add -D/--directory DIR: WAL is made durable there before its upload");
+    }
+    // Endpoint, region and keys from the AWS_* environment, as restore-wal
+    // and verify take them.
+    walreceiver::S3ArchiveTarget target;
+    target.location = protocol::parse_s3_location(archive_);
+    target.client = storage::s3_client_options_from_environment();
+    target.credentials = storage::resolve_s3_credentials();
+    target.parallelism = upload_parallelism_;
+    options_.s3_archive = std::move(target);
+  }
+  if (ack_ == "remote") {
+    if (!options_.s3_archive) {
+      throw Error(ErrorKind::kUsage, "--ack=remote needs --archive s3://BUCKET/PREFIX",
+                  "a directory archive is acknowledged once durable (--ack=local)");
+    }
+    if (options_.synchronous) {
+      throw Error(ErrorKind::kUsage, "--ack=remote and --synchronous cannot be combined",
+                  "a synchronous standby must report each commit as soon as it is durable; "
+                  "use --ack=local");
+    }
+    options_.remote_ack = true;
+  }
   options_.status_interval = std::chrono::seconds(status_interval_seconds_);
   options_.fsync_batch_bytes = fsync_batch_bytes_;
   options_.fsync_batch_window = std::chrono::milliseconds(fsync_batch_ms_);

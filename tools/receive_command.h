@@ -23,6 +23,9 @@ class ReceiveCommand {
   std::string slot_;
   std::string endpos_;
   std::string compress_;
+  std::string archive_;
+  int upload_parallelism_ = 3;
+  std::string ack_ = "local";
   int status_interval_seconds_ = 10;
   std::uint64_t fsync_batch_bytes_ = 8 * 1024 * 1024;
   int fsync_batch_ms_ = 200;

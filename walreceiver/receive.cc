@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -17,12 +18,16 @@
 
 #include "protocol/error.h"
 #include "protocol/replication_commands.h"
+#include "protocol/wal_file_names.h"
 #include "storage/archive_directory.h"
 #include "storage/archive_scan.h"
+#include "storage/s3_archive_scan.h"
+#include "storage/s3_archive_uploader.h"
 #include "storage/wal_archive_writer.h"
 #include "walreceiver/metrics_server.h"
 #include "walreceiver/pg_connection.h"
 #include "walreceiver/receive_metrics.h"
+#include "walreceiver/remote_ack.h"
 #include "walreceiver/server_facts.h"
 #include "walreceiver/slot_checks.h"
 #include "walreceiver/wal_stream_driver.h"
@@ -37,6 +42,7 @@ WalStreamConfig stream_config(const ReceiveOptions& options) {
   WalStreamConfig config;
   config.durability = Durability::kBatched;
   config.report_flush = options.synchronous || options.slot.has_value();
+  config.remote_ack = options.remote_ack;
   config.synchronous = options.synchronous;
   config.batch_bytes = options.fsync_batch_bytes;
   config.batch_window = options.fsync_batch_window;
@@ -59,7 +65,7 @@ class Receiver {
         executor_(io.get_executor()),
         stats_(stats),
         driver_(
-            stream_config(options), WalStreamDriverOptions{options.slot},
+            stream_config(options), driver_options(options),
             [this](std::unique_ptr<PgConnection>& conn) { return connect(conn); }, abort,
             io.get_executor()) {
     driver_.attach_stats(stats);
@@ -67,7 +73,8 @@ class Receiver {
 
   asio::awaitable<int> run() {
     try {
-      co_await driver_.run();
+      const StreamEndReason reason = co_await driver_.run();
+      if (uploader_ && reason == StreamEndReason::kEndpos) co_await drain_uploads();
     } catch (const Error& error) {
       throw explain(error);
     }
@@ -78,8 +85,19 @@ class Receiver {
  private:
   asio::awaitable<stream_event::Connected> connect(std::unique_ptr<PgConnection>& conn);
   asio::awaitable<void> prepare(PgConnection& conn);
+  WalStreamDriverOptions driver_options(const ReceiveOptions& options);
   // Scans the archive and opens the storage (first connection only).
   void open_archive(protocol::ServerVersion version);
+  // What the spool and, with an S3 archive, the bucket hold, as one.
+  storage::ArchiveContents scan_contents();
+  // With an S3 archive: the uploader, and every complete file a crash left
+  // in the spool queued again (a file already in the bucket is confirmed).
+  void start_uploads(const storage::ArchiveContents& spool);
+  // On the io thread: a spool file is complete (a storage thread posted it).
+  void file_completed(const std::string& name);
+  // Until every spool file is confirmed in the bucket (endpos: the run
+  // ends with its WAL off this machine). Throws the uploader's failure.
+  asio::awaitable<void> drain_uploads();
   Error explain(const Error& error) const;
   // The storage's reports for the statistics, posted to the io thread.
   void report_storage_events(storage::WalArchiveWriterOptions& storage_options);
@@ -89,6 +107,15 @@ class Receiver {
   asio::any_io_executor executor_;
   ReceiveStats& stats_;
   WalStreamDriver driver_;
+
+  // Completions posted by the storage's threads and not yet handled: the
+  // drain at the end waits for them too. Declared before the storage, whose
+  // threads count here until it is gone.
+  std::atomic<std::size_t> completions_posted_{0};
+  std::exception_ptr upload_failure_;
+  // --ack=remote: what the bucket confirmed, in stream order.
+  RemoteAckTracker remote_ack_;
+  std::unique_ptr<storage::S3ArchiveUploader> uploader_;
 
   protocol::SystemIdentity identity_;
   std::uint64_t segment_size_ = 0;
@@ -146,23 +173,50 @@ asio::awaitable<void> Receiver::prepare(PgConnection& conn) {
   start_ = std::move(start);
 }
 
+WalStreamDriverOptions Receiver::driver_options(const ReceiveOptions& options) {
+  WalStreamDriverOptions driver_options{options.slot, {}};
+  if (options.s3_archive) {
+    driver_options.on_history_stored = [this](const std::string& name) {
+      ++completions_posted_;
+      file_completed(name);
+    };
+  }
+  return driver_options;
+}
+
+storage::ArchiveContents Receiver::scan_contents() {
+  storage::ArchiveContents spool = storage::scan_archive(options_.directory, segment_size_);
+  if (!options_.s3_archive) return spool;
+  const S3ArchiveTarget& target = *options_.s3_archive;
+  storage::S3Client client(target.client, target.credentials);
+  const storage::S3ArchiveScan bucket =
+      storage::scan_s3_archive(client, target.location, segment_size_);
+  for (const auto& key : bucket.foreign_keys) {
+    spdlog::debug("ignoring \"{}\": not an archive file", key);
+  }
+  spdlog::info("{} holds {} segment(s), the spool {}", protocol::to_string(target.location),
+               bucket.contents.segments.size(), spool.segments.size());
+  return storage::merge_archive_contents(spool, bucket.contents);
+}
+
 void Receiver::open_archive(protocol::ServerVersion version) {
-  const storage::ArchiveContents contents =
-      storage::scan_archive(options_.directory, segment_size_);
+  const std::string archive_name = options_.s3_archive
+                                       ? protocol::to_string(options_.s3_archive->location)
+                                       : options_.directory.string();
+  const storage::ArchiveContents contents = scan_contents();
   if (contents.system_id && *contents.system_id != identity_.system_id) {
     throw Error(ErrorKind::kUsage,
                 "the archive holds WAL of system " + std::to_string(*contents.system_id) +
                     ", the server is system " + std::to_string(identity_.system_id),
-                "use a separate archive directory for each database system");
+                "use a separate archive for each database system");
   }
   const auto holes = storage::find_holes(contents, segment_size_);
   if (!holes.empty()) {
     std::string list = holes.front();
     if (holes.size() > 1) list += " and " + std::to_string(holes.size() - 1) + " more";
     throw Error(ErrorKind::kIo,
-                "the archive \"" + options_.directory.string() + "\" has a hole: segment " + list +
-                    " is missing",
-                "restore the missing segment(s), or start a new archive directory");
+                "the archive \"" + archive_name + "\" has a hole: segment " + list + " is missing",
+                "restore the missing segment(s), or start a new archive");
   }
   if (options_.zstd_level) {
     if (int removed = storage::remove_interrupted_compressions(options_.directory)) {
@@ -193,12 +247,21 @@ void Receiver::open_archive(protocol::ServerVersion version) {
   storage_options.on_durable = driver_.durable_callback();
   storage_options.on_failure = driver_.failure_callback();
   report_storage_events(storage_options);
+  // The spool alone: what the bucket holds is not here to upload.
+  const storage::ArchiveContents spool =
+      options_.s3_archive ? storage::scan_archive(options_.directory, segment_size_) : contents;
+  if (options_.s3_archive) start_uploads(spool);
   storage_ = std::make_unique<storage::WalArchiveWriter>(std::move(storage_options));
   driver_.attach_storage(*storage_);
   // A crash between a segment's rename and its compression leaves it plain.
-  for (const auto& segment : contents.segments) {
+  for (const auto& segment : spool.segments) {
     if (segment.state == storage::SegmentState::kComplete) {
-      storage_->compress_existing(segment.file_name);
+      if (options_.zstd_level) {
+        storage_->compress_existing(segment.file_name);  // on_segment_compressed follows
+      } else if (uploader_) {
+        ++completions_posted_;
+        file_completed(segment.file_name);
+      }
     }
   }
   archive_histories_.insert(contents.history_files.begin(), contents.history_files.end());
@@ -207,18 +270,102 @@ void Receiver::open_archive(protocol::ServerVersion version) {
   }
 }
 
+void Receiver::start_uploads(const storage::ArchiveContents& spool) {
+  const S3ArchiveTarget& target = *options_.s3_archive;
+  storage::S3ArchiveUploaderOptions uploader_options;
+  uploader_options.client = target.client;
+  uploader_options.credentials = target.credentials;
+  uploader_options.location = target.location;
+  uploader_options.spool = options_.directory;
+  uploader_options.parallelism = target.parallelism;
+  // The uploader's threads report to the io thread; a report posted after
+  // the run is never executed (the Receiver is gone only after the run).
+  auto on_confirmed = [this, executor = executor_](const std::string& name) {
+    asio::post(executor, [this, name] {
+      stats_.on_file_uploaded();
+      spdlog::debug("\"{}\" is in the bucket", name);
+      if (options_.remote_ack && remote_ack_.confirmed(name)) {
+        driver_.post(stream_event::RemoteConfirmed{*remote_ack_.reportable()});
+      }
+    });
+  };
+  auto on_failure = [this, executor = executor_,
+                     fail = driver_.failure_callback()](std::exception_ptr error) {
+    asio::post(executor, [this, error] {
+      if (!upload_failure_) upload_failure_ = error;
+    });
+    fail(error);
+  };
+  uploader_ = std::make_unique<storage::S3ArchiveUploader>(
+      std::move(uploader_options), std::move(on_confirmed), std::move(on_failure));
+  // Left by an earlier run: history files (kept in the spool after their
+  // upload), compressed segments. Plain complete ones: see open_archive.
+  for (const auto timeline : spool.history_files) {
+    ++completions_posted_;
+    file_completed(protocol::timeline_history_file_name(timeline));
+  }
+  for (const auto& segment : spool.segments) {
+    if (segment.state == storage::SegmentState::kCompressed) {
+      ++completions_posted_;
+      file_completed(segment.file_name);
+    }
+  }
+}
+
+void Receiver::file_completed(const std::string& name) {
+  --completions_posted_;
+  if (!uploader_) return;
+  if (options_.remote_ack) {
+    // Where the WAL of a segment ends; a history file holds none.
+    std::optional<StreamPosition> end;
+    const auto parsed = protocol::parse_wal_file_name(name, segment_size_);
+    if (parsed && parsed->kind != protocol::WalFileKind::kHistory) {
+      end = StreamPosition{parsed->timeline, Lsn{(parsed->segno + 1) * segment_size_}};
+    }
+    remote_ack_.completed(name, end);
+  }
+  uploader_->enqueue(name);
+}
+
+asio::awaitable<void> Receiver::drain_uploads() {
+  asio::steady_timer timer(executor_);
+  bool logged = false;
+  while (!upload_failure_ && (completions_posted_ > 0 || uploader_->pending() > 0)) {
+    if (!logged) {
+      spdlog::info("waiting for {} file(s) to reach the bucket", uploader_->pending());
+      logged = true;
+    }
+    timer.expires_after(std::chrono::milliseconds(20));
+    co_await timer.async_wait(asio::use_awaitable);
+  }
+  if (upload_failure_) std::rethrow_exception(upload_failure_);
+  uploader_->stop();
+}
+
 void Receiver::report_storage_events(storage::WalArchiveWriterOptions& storage_options) {
   // The statistics outlive the io_context; a report posted after the run is
   // never executed.
   ReceiveStats* stats = &stats_;
+  const bool plain_uploads = options_.s3_archive && !options_.zstd_level;
+  const bool compressed_uploads = options_.s3_archive && options_.zstd_level;
   storage_options.on_fdatasync = [executor = executor_, stats](std::chrono::nanoseconds took) {
     asio::post(executor, [stats, took] { stats->on_fdatasync(took); });
   };
-  storage_options.on_segment_completed = [executor = executor_, stats](const std::string&) {
-    asio::post(executor, [stats] { stats->on_segment_completed(); });
+  storage_options.on_segment_completed = [this, executor = executor_, stats,
+                                          plain_uploads](const std::string& name) {
+    if (plain_uploads) ++completions_posted_;
+    asio::post(executor, [this, stats, name, plain_uploads] {
+      stats->on_segment_completed();
+      if (plain_uploads) file_completed(name);
+    });
   };
-  storage_options.on_segment_compressed = [executor = executor_, stats](const std::string&) {
-    asio::post(executor, [stats] { stats->on_segment_compressed(); });
+  storage_options.on_segment_compressed = [this, executor = executor_, stats,
+                                           compressed_uploads](const std::string& name) {
+    if (compressed_uploads) ++completions_posted_;
+    asio::post(executor, [this, stats, name, compressed_uploads] {
+      stats->on_segment_compressed();
+      if (compressed_uploads) file_completed(name + ".zst");
+    });
   };
 }
 

@@ -1,7 +1,9 @@
 // `walstream receive`: a durable, gap-free WAL archive kept by streaming, in
 // pg_receivewal's layout. Continues after what the directory holds, follows
 // timeline switches, reconnects with backoff, and can serve as a synchronous
-// standby (flush reported as soon as each batch is durable).
+// standby (flush reported as soon as each batch is durable). With an S3
+// archive the directory is a spool: complete files are uploaded, confirmed
+// and removed, and the bucket and the spool are resumed from as one archive.
 #pragma once
 
 #include <chrono>
@@ -12,11 +14,23 @@
 #include <string>
 
 #include "protocol/lsn.h"
+#include "protocol/s3_location.h"
+#include "storage/s3_client.h"
+#include "storage/s3_credentials.h"
 #include "walreceiver/connection_options.h"
 #include "walreceiver/listen_address.h"
 #include "walreceiver/receive_stats.h"
 
 namespace walstream::walreceiver {
+
+// --archive s3://BUCKET/PREFIX: the directory becomes a spool whose complete
+// files are uploaded to the bucket and then removed from it.
+struct S3ArchiveTarget {
+  protocol::S3Location location;
+  storage::S3ClientOptions client;
+  storage::S3Credentials credentials;
+  int parallelism = 3;  // uploads at a time
+};
 
 struct ReceiveOptions {
   ConnectionOptions connection;
@@ -32,6 +46,10 @@ struct ReceiveOptions {
   // through the page cache).
   bool direct_io = true;
   std::optional<int> zstd_level;
+  std::optional<S3ArchiveTarget> s3_archive;
+  // --ack=remote (with s3_archive): the flush reported to the slot advances
+  // only past WAL confirmed in the bucket; otherwise once durable here.
+  bool remote_ack = false;
   std::uint64_t fsync_batch_bytes = 8 * 1024 * 1024;
   std::chrono::milliseconds fsync_batch_window{200};
   std::chrono::milliseconds max_reconnect_delay{30'000};

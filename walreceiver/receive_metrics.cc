@@ -55,6 +55,9 @@ std::string render_receive_metrics(const ReceiveStats& stats, const ReceiveMetri
                stats.segments_completed());
   text.counter("walstream_receive_segments_compressed_total", "WAL segments compressed with zstd.",
                stats.segments_compressed());
+  text.counter("walstream_receive_files_uploaded_total",
+               "Archive files confirmed in the S3 bucket (--archive s3://).",
+               stats.files_uploaded());
   double last_error = 0;
   if (stats.last_error()) {
     last_error = std::chrono::duration<double>(stats.last_error()->time_since_epoch()).count();

@@ -69,6 +69,8 @@ class ReceiveStats {
   void on_fdatasync(std::chrono::nanoseconds took);
   void on_segment_completed() { ++segments_completed_; }
   void on_segment_compressed() { ++segments_compressed_; }
+  // A spool file is confirmed in the bucket (--archive s3://).
+  void on_file_uploaded() { ++files_uploaded_; }
   // The connection was lost and a reconnect follows.
   void on_reconnect(std::chrono::system_clock::time_point now);
   // The stream failed (or a connection was lost).
@@ -92,6 +94,7 @@ class ReceiveStats {
   std::uint64_t reconnects() const { return reconnects_; }
   std::uint64_t segments_completed() const { return segments_completed_; }
   std::uint64_t segments_compressed() const { return segments_compressed_; }
+  std::uint64_t files_uploaded() const { return files_uploaded_; }
   std::optional<std::chrono::system_clock::time_point> last_error() const { return last_error_; }
   const Histogram& fdatasync_seconds() const { return fdatasync_seconds_; }
   const Histogram& write_batch_bytes() const { return write_batch_bytes_; }
@@ -130,6 +133,7 @@ class ReceiveStats {
   std::uint64_t reconnects_ = 0;
   std::uint64_t segments_completed_ = 0;
   std::uint64_t segments_compressed_ = 0;
+  std::uint64_t files_uploaded_ = 0;
   std::optional<std::chrono::system_clock::time_point> last_error_;
   Histogram fdatasync_seconds_;
   Histogram write_batch_bytes_;

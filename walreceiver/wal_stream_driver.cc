@@ -258,6 +258,7 @@ asio::awaitable<void> WalStreamDriver::fetch_history(protocol::TimelineId timeli
         timeline);
     storage_->store_history(history);
     spdlog::info("stored the history of timeline {} as \"{}\"", timeline, history.file_name);
+    if (options_.on_history_stored) options_.on_history_stored(history.file_name);
     feed(stream_event::HistoryStored{timeline});
   } catch (const Error& error) {
     connection_failed(error);

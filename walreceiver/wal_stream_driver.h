@@ -37,6 +37,9 @@ namespace walstream::walreceiver {
 
 struct WalStreamDriverOptions {
   std::optional<std::string> slot;  // START_REPLICATION SLOT
+  // Called on run()'s thread with each timeline history file's name once it
+  // is stored (receive: to upload it); may be empty.
+  std::function<void(const std::string& file_name)> on_history_stored;
 };
 
 class WalStreamDriver {

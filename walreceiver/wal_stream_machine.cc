@@ -1,6 +1,7 @@
 #include "walreceiver/wal_stream_machine.h"
 
 #include <algorithm>
+#include <tuple>
 #include <utility>
 
 namespace walstream::walreceiver {
@@ -80,6 +81,9 @@ struct EventDescriber {
     return e.reply_requested ? "Keepalive reply requested" : "Keepalive";
   }
   std::string operator()(const stream_event::Drained&) const { return "Drained"; }
+  std::string operator()(const stream_event::RemoteConfirmed& e) const {
+    return "RemoteConfirmed " + protocol::to_string(e.upto);
+  }
   std::string operator()(const stream_event::SyncCompleted& e) const {
     return "SyncCompleted " + protocol::to_string(e.durable);
   }
@@ -180,12 +184,21 @@ bool WalStreamMachine::all_durable() const {
 
 Lsn WalStreamMachine::reportable_flush() const {
   if (!config_.report_flush || !syncing() || !position_) return Lsn{};
-  if (durable_.timeline > position_->timeline) return Lsn{};
+  // With remote acknowledgement, what is safe is what is both durable here
+  // and confirmed remotely (the older of the two in stream order).
+  StreamPosition safe = durable_;
+  if (config_.remote_ack) {
+    if (!remote_) return Lsn{};
+    if (std::tie(remote_->timeline, remote_->lsn) < std::tie(safe.timeline, safe.lsn)) {
+      safe = *remote_;
+    }
+  }
+  if (safe.timeline > position_->timeline) return Lsn{};
   // Seen from the current timeline, WAL durable on an earlier one counts only
   // up to the start of the segment where that timeline was left: recovery
   // reads the switch segment from the next timeline's own file.
-  Lsn flush = durable_.lsn;
-  for (auto it = timeline_ends_.lower_bound(durable_.timeline);
+  Lsn flush = safe.lsn;
+  for (auto it = timeline_ends_.lower_bound(safe.timeline);
        it != timeline_ends_.end() && it->first < position_->timeline; ++it) {
     flush = std::min(flush, protocol::segment_start(it->second, segment_size_));
   }
@@ -363,6 +376,18 @@ void WalStreamMachine::on_event(const stream_event::Drained& event) {
                              event.now >= *last_status_ + config_.status_interval;
   if (reply_due_ || interval_over) send_status(event.now);
   reply_due_ = false;
+}
+
+void WalStreamMachine::on_event(const stream_event::RemoteConfirmed& event) {
+  if (!remote_ ||
+      std::tie(remote_->timeline, remote_->lsn) < std::tie(event.upto.timeline, event.upto.lsn)) {
+    remote_ = event.upto;
+  }
+  // Confirmations come at any time; a status goes out only inside a COPY.
+  if (state_ == State::kStreaming && config_.report_flush &&
+      reportable_flush() != last_reported_flush_) {
+    send_status(std::nullopt);
+  }
 }
 
 void WalStreamMachine::on_event(const stream_event::SyncCompleted& event) {

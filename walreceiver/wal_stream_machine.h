@@ -88,6 +88,11 @@ struct Drained {
 struct SyncCompleted {
   protocol::StreamPosition durable;
 };
+// With remote acknowledgement: the archive's remote copy holds everything up
+// to `upto` (the reportable position of a RemoteAckTracker).
+struct RemoteConfirmed {
+  protocol::StreamPosition upto;
+};
 // The deadline of next_deadline() or of a ReconnectAfter passed.
 struct TimerFired {
   StreamTime now;
@@ -118,10 +123,10 @@ struct ConnectionLost {
 using StreamEvent =
     std::variant<stream_event::Connected, stream_event::HistoryStored, stream_event::CopyStarted,
                  stream_event::WalData, stream_event::Keepalive, stream_event::Drained,
-                 stream_event::SyncCompleted, stream_event::TimerFired,
-                 stream_event::ServerEndedCopy, stream_event::TimelineEnded,
-                 stream_event::StreamingEnded, stream_event::StopRequested, stream_event::StopAt,
-                 stream_event::ConnectionLost>;
+                 stream_event::SyncCompleted, stream_event::RemoteConfirmed,
+                 stream_event::TimerFired, stream_event::ServerEndedCopy,
+                 stream_event::TimelineEnded, stream_event::StreamingEnded,
+                 stream_event::StopRequested, stream_event::StopAt, stream_event::ConnectionLost>;
 
 enum class StreamEndReason {
   kEndpos,         // the configured endpos was reached and is durable
@@ -204,6 +209,9 @@ struct WalStreamConfig {
   Durability durability = Durability::kBatched;
   // Report the durable position as flush (with a slot or --synchronous).
   bool report_flush = false;
+  // --ack=remote: the flush reported is also never past what RemoteConfirmed
+  // said is in the remote archive (nothing before the first one).
+  bool remote_ack = false;
   // Sync at every drain with unsynced WAL (--synchronous).
   bool synchronous = false;
   std::uint64_t batch_bytes = 8 * 1024 * 1024;
@@ -261,6 +269,7 @@ class WalStreamMachine {
   void on_event(const stream_event::Keepalive& event);
   void on_event(const stream_event::Drained& event);
   void on_event(const stream_event::SyncCompleted& event);
+  void on_event(const stream_event::RemoteConfirmed& event);
   void on_event(const stream_event::TimerFired& event);
   void on_event(const stream_event::ServerEndedCopy& event);
   void on_event(const stream_event::TimelineEnded& event);
@@ -307,8 +316,9 @@ class WalStreamMachine {
   std::map<protocol::TimelineId, protocol::Lsn> timeline_ends_;
   bool segment_open_ = false;
 
-  protocol::StreamPosition durable_;  // the storage's last report
-  protocol::StreamPosition awaited_;  // the last position a sync will reach
+  protocol::StreamPosition durable_;                // the storage's last report
+  std::optional<protocol::StreamPosition> remote_;  // RemoteConfirmed's newest
+  protocol::StreamPosition awaited_;                // the last position a sync will reach
   std::uint64_t unsynced_bytes_ = 0;
   std::optional<StreamTime> unsynced_since_;
 

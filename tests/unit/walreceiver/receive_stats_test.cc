@@ -159,6 +159,9 @@ TEST(ReceiveStatsTest, HistogramsAndCounters) {
   EXPECT_EQ(stats.write_batch_bytes().counts().back(), 0U);   // nothing above 8 MiB
   EXPECT_EQ(stats.segments_completed(), 2U);
   EXPECT_EQ(stats.segments_compressed(), 1U);
+  EXPECT_EQ(stats.files_uploaded(), 0U);
+  stats.on_file_uploaded();
+  EXPECT_EQ(stats.files_uploaded(), 1U);
   stats.on_error(at(7ms));
   EXPECT_EQ(stats.last_error(), at(7ms));
   EXPECT_EQ(stats.reconnects(), 0U);

@@ -792,6 +792,7 @@ std::vector<std::pair<std::string, StreamEvent>> every_event() {
       {"Keepalive", stream_event::Keepalive{true}},
       {"Drained", stream_event::Drained{at(1ms)}},
       {"SyncCompleted", synced(1, kAt)},
+      {"RemoteConfirmed", stream_event::RemoteConfirmed{StreamPosition{1, Lsn{kAt}}}},
       {"TimerFired", stream_event::TimerFired{at(1h)}},
       {"ServerEndedCopy", stream_event::ServerEndedCopy{}},
       {"TimelineEnded", stream_event::TimelineEnded{2, Lsn{kSeg}}},
@@ -826,6 +827,7 @@ const MatrixCell kMatrix[] = {
     {State::kConnecting, "Keepalive", State::kDone, "Fail: Keepalive while connecting"},
     {State::kConnecting, "Drained", State::kConnecting, ""},
     {State::kConnecting, "SyncCompleted", State::kConnecting, ""},
+    {State::kConnecting, "RemoteConfirmed", State::kConnecting, ""},
     {State::kConnecting, "TimerFired", State::kConnecting, ""},
     {State::kConnecting, "ServerEndedCopy", State::kDone, "Fail: ServerEndedCopy while connecting"},
     {State::kConnecting, "TimelineEnded", State::kDone, "Fail: TimelineEnded while connecting"},
@@ -845,6 +847,7 @@ const MatrixCell kMatrix[] = {
      "Fail: Keepalive while fetching timeline history"},
     {State::kFetchingHistory, "Drained", State::kFetchingHistory, ""},
     {State::kFetchingHistory, "SyncCompleted", State::kFetchingHistory, ""},
+    {State::kFetchingHistory, "RemoteConfirmed", State::kFetchingHistory, ""},
     {State::kFetchingHistory, "TimerFired", State::kFetchingHistory, ""},
     {State::kFetchingHistory, "ServerEndedCopy", State::kDone,
      "Fail: ServerEndedCopy while fetching timeline history"},
@@ -865,6 +868,7 @@ const MatrixCell kMatrix[] = {
     {State::kStarting, "Keepalive", State::kDone, "Fail: Keepalive while starting replication"},
     {State::kStarting, "Drained", State::kStarting, ""},
     {State::kStarting, "SyncCompleted", State::kStarting, ""},
+    {State::kStarting, "RemoteConfirmed", State::kStarting, ""},
     {State::kStarting, "TimerFired", State::kStarting, ""},
     {State::kStarting, "ServerEndedCopy", State::kDone,
      "Fail: ServerEndedCopy while starting replication"},
@@ -881,6 +885,7 @@ const MatrixCell kMatrix[] = {
     {State::kStreaming, "Drained", State::kStreaming, ""},
     {State::kStreaming, "SyncCompleted", State::kStreaming,
      "SendStatus write 0/100064 flush 0/100064"},
+    {State::kStreaming, "RemoteConfirmed", State::kStreaming, ""},
     {State::kStreaming, "TimerFired", State::kStreaming,
      "SendStatus write 0/100064 flush 0/100000"},
     {State::kStreaming, "ServerEndedCopy", State::kReadingStreamEnd,
@@ -902,6 +907,7 @@ const MatrixCell kMatrix[] = {
     {State::kDraining, "Drained", State::kDraining, ""},
     {State::kDraining, "SyncCompleted", State::kDone,
      "SendStatus write 0/100064 flush 0/100064 | Finish stop requested"},
+    {State::kDraining, "RemoteConfirmed", State::kDraining, ""},
     {State::kDraining, "TimerFired", State::kDraining, "SendStatus write 0/100064 flush 0/100000"},
     {State::kDraining, "ServerEndedCopy", State::kReadingStreamEnd, "SendCopyDone | ReadStreamEnd"},
     {State::kDraining, "TimelineEnded", State::kDone,
@@ -919,6 +925,7 @@ const MatrixCell kMatrix[] = {
     {State::kEndingCopy, "Keepalive", State::kEndingCopy, ""},
     {State::kEndingCopy, "Drained", State::kEndingCopy, ""},
     {State::kEndingCopy, "SyncCompleted", State::kEndingCopy, ""},
+    {State::kEndingCopy, "RemoteConfirmed", State::kEndingCopy, ""},
     {State::kEndingCopy, "TimerFired", State::kEndingCopy, ""},
     {State::kEndingCopy, "ServerEndedCopy", State::kReadingStreamEnd, "ReadStreamEnd"},
     {State::kEndingCopy, "TimelineEnded", State::kDone,
@@ -940,6 +947,7 @@ const MatrixCell kMatrix[] = {
      "Fail: Keepalive while reading the end of the stream"},
     {State::kReadingStreamEnd, "Drained", State::kReadingStreamEnd, ""},
     {State::kReadingStreamEnd, "SyncCompleted", State::kReadingStreamEnd, ""},
+    {State::kReadingStreamEnd, "RemoteConfirmed", State::kReadingStreamEnd, ""},
     {State::kReadingStreamEnd, "TimerFired", State::kReadingStreamEnd, ""},
     {State::kReadingStreamEnd, "ServerEndedCopy", State::kDone,
      "Fail: ServerEndedCopy while reading the end of the stream"},
@@ -963,6 +971,7 @@ const MatrixCell kMatrix[] = {
      "Fail: Keepalive while waiting to reconnect"},
     {State::kWaitingToReconnect, "Drained", State::kWaitingToReconnect, ""},
     {State::kWaitingToReconnect, "SyncCompleted", State::kWaitingToReconnect, ""},
+    {State::kWaitingToReconnect, "RemoteConfirmed", State::kWaitingToReconnect, ""},
     {State::kWaitingToReconnect, "TimerFired", State::kConnecting, "Connect"},
     {State::kWaitingToReconnect, "ServerEndedCopy", State::kDone,
      "Fail: ServerEndedCopy while waiting to reconnect"},
@@ -980,6 +989,7 @@ const MatrixCell kMatrix[] = {
     {State::kDone, "Keepalive", State::kDone, ""},
     {State::kDone, "Drained", State::kDone, ""},
     {State::kDone, "SyncCompleted", State::kDone, ""},
+    {State::kDone, "RemoteConfirmed", State::kDone, ""},
     {State::kDone, "TimerFired", State::kDone, ""},
     {State::kDone, "ServerEndedCopy", State::kDone, ""},
     {State::kDone, "TimelineEnded", State::kDone, ""},
@@ -1027,6 +1037,84 @@ TEST(WalStreamMachineMatrixTest, PrintsEveryEventInEveryState) {
                   to_string(script.state()), joined.c_str());
     }
   }
+}
+
+// --- remote acknowledgement (--ack=remote) ----------------------------------
+
+stream_event::RemoteConfirmed remote(std::uint32_t timeline, std::uint64_t lsn) {
+  return stream_event::RemoteConfirmed{StreamPosition{timeline, Lsn{lsn}}};
+}
+
+WalStreamConfig remote_ack_config() {
+  WalStreamConfig config = receive_config();
+  config.remote_ack = true;
+  return config;
+}
+
+TEST(WalStreamMachineTest, RemoteAckClaimsNothingBeforeTheFirstConfirmation) {
+  Script script(remote_ack_config());
+  script.start();
+  script.feed(connected(1, 1, kSeg));
+  EXPECT_EQ(script.feed(stream_event::CopyStarted{at(0ms)}),
+            Actions{"SendStatus write " + lsn(kSeg) + " flush 0/0"});
+  script.feed(wal(kSeg, 100));
+  script.feed(stream_event::Drained{at(10ms)});
+  EXPECT_EQ(script.feed(stream_event::TimerFired{at(210ms)}),
+            Actions{"RequestSync " + pos(1, kSeg + 100)});
+  EXPECT_EQ(script.feed(synced(1, kSeg + 100)), Actions{})
+      << "durable here is not enough: nothing is in the bucket";
+  EXPECT_EQ(script.feed(stream_event::TimerFired{at(10'000ms)}),
+            Actions{"SendStatus write " + lsn(kSeg + 100) + " flush 0/0"});
+}
+
+TEST(WalStreamMachineTest, RemoteAckReportsTheOlderOfDurableAndConfirmed) {
+  Script script(remote_ack_config());
+  script.start();
+  script.feed(connected(1, 1, kSeg));
+  script.feed(stream_event::CopyStarted{at(0ms)});
+  script.feed(wal(kSeg, kSeg));
+  script.feed(wal(2 * kSeg, 100));
+  script.feed(stream_event::Drained{at(1ms)});
+  script.feed(stream_event::TimerFired{at(300ms)});
+  EXPECT_EQ(script.feed(synced(1, 2 * kSeg + 100)), Actions{});
+  // The first segment is in the bucket: reported up to its end, not further.
+  EXPECT_EQ(script.feed(remote(1, 2 * kSeg)),
+            Actions{"SendStatus write " + lsn(2 * kSeg + 100) + " flush " + lsn(2 * kSeg)});
+  EXPECT_EQ(script.feed(remote(1, 2 * kSeg)), Actions{}) << "nothing new: no status";
+  // Confirmed past what is durable here (cannot happen, but never claimed).
+  EXPECT_EQ(script.feed(remote(1, 3 * kSeg)),
+            Actions{"SendStatus write " + lsn(2 * kSeg + 100) + " flush " + lsn(2 * kSeg + 100)});
+  // An older confirmation arriving late does not take the position back.
+  EXPECT_EQ(script.feed(remote(1, kSeg)), Actions{});
+  EXPECT_EQ(script.feed(stream_event::TimerFired{at(10'000ms)}),
+            Actions{"SendStatus write " + lsn(2 * kSeg + 100) + " flush " + lsn(2 * kSeg + 100)});
+}
+
+TEST(WalStreamMachineTest, RemoteConfirmationOutsideACopySendsNothing) {
+  Script script(remote_ack_config());
+  script.start();
+  script.feed(connected(1, 1, kSeg));
+  script.feed(stream_event::CopyStarted{at(0ms)});
+  script.feed(wal(kSeg, kSeg));
+  script.feed(stream_event::Drained{at(1ms)});
+  script.feed(stream_event::TimerFired{at(300ms)});
+  script.feed(synced(1, 2 * kSeg));
+  EXPECT_EQ(script.feed(lost()), Actions{"ReconnectAfter 1000ms"});
+  EXPECT_EQ(script.feed(remote(1, 2 * kSeg)), Actions{});
+  EXPECT_EQ(script.feed(stream_event::TimerFired{at(2s)}), Actions{"Connect"});
+  script.feed(connected(1));
+  EXPECT_EQ(script.feed(stream_event::CopyStarted{at(2s)}),
+            Actions{"SendStatus write " + lsn(2 * kSeg) + " flush " + lsn(2 * kSeg)})
+      << "the confirmation received meanwhile counts";
+}
+
+TEST(WalStreamMachineTest, LocalAckReportsWhatIsDurableWithoutConfirmation) {
+  Script script = streaming_receiver();
+  script.feed(wal(kSeg, 100));
+  script.feed(stream_event::Drained{at(10ms)});
+  script.feed(stream_event::TimerFired{at(210ms)});
+  EXPECT_EQ(script.feed(synced(1, kSeg + 100)),
+            Actions{"SendStatus write " + lsn(kSeg + 100) + " flush " + lsn(kSeg + 100)});
 }
 
 }  // namespace
