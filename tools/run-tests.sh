@@ -2,11 +2,13 @@
 # THE test command: installs dependencies, fetches the PostgreSQL servers of
 # the version matrix (11 to 18), builds, and runs every stage:
 #   format  clang-format check of every .h/.cc
-#   main    every test of the build/ tree (unit, fuzz replay, integration
-#           against real PostgreSQL servers of every major)
-#   asan    AddressSanitizer + UBSan build (build-asan/): unit tests, fuzz
-#           replays, and the integration tests against PostgreSQL 15 with
-#           the sanitized walstream
+#   main    the build/ tree's unit tests and fuzz replays, and the
+#           integration tests (real PostgreSQL servers) that need the release
+#           binary: every other major, kill -9 loops, benchmarks, memory
+#           bounds, storage faults, the package, the S3 client
+#   asan    AddressSanitizer + UBSan build (build-asan/): unit tests, then
+#           every other integration test, against PostgreSQL 15 with the
+#           sanitized walstream (each integration test runs once in all)
 #   tsan    ThreadSanitizer build (build-tsan/): unit tests of the threaded
 #           storage parts
 #   fuzz    libFuzzer build (clang, build-fuzz/): each fuzz target fuzzes
@@ -20,6 +22,17 @@ cd "$(dirname "$0")/.."
 stages=${WALSTREAM_TEST_STAGES:-format main asan tsan fuzz}
 fuzz_seconds=${WALSTREAM_FUZZ_SECONDS:-15}
 jobs=$(nproc)
+
+# The integration tests the main stage runs with the release binary; the
+# asan stage runs all the others with the sanitized one. Release only: the
+# matrix tests (and the one pinned to 14) cover the other majors, the asan
+# stage PostgreSQL 15; the kill -9 loops time their kills for a release
+# build's speed (a sanitized walstream starts too slowly for them to land
+# while it streams); the benchmarks and the memory bounds measure the
+# release build; the storage fault tests repeat one run under every fault;
+# the package is the release build's; the S3 client, uploader and bucket
+# scan tests run code linked into the (unsanitized) test binary.
+release_only='Matrix|OldMajor|FaultTest|KillNine|Pgbench|Bench|Memory|Package|S3Client|S3Uploader|S3ArchiveScan'
 
 # Without dependencies, servers or the main build nothing below can run.
 bash tools/install-deps.sh || exit 1
@@ -123,8 +136,10 @@ if wants main; then
   fi
   # Two tests at a time (each integration test has its own servers, ports
   # and directories; the timed ones are RUN_SERIAL, tests/CMakeLists.txt).
-  env "${deb_env[@]}" ctest --test-dir build --output-on-failure --timeout 900 -j"$jobs"
+  ctest --test-dir build --output-on-failure --timeout 900 -j"$jobs" -LE '^integration$'
   ctest_status=$?
+  env "${deb_env[@]}" ctest --test-dir build --output-on-failure --timeout 900 -j"$jobs" \
+    -L '^integration$' -R "$release_only" || ctest_status=1
   if ((${#deb_env[@]} > 0)); then
     if ! dpkg --purge walstream >>"$package_dir.log" 2>&1 || [[ -e /usr/bin/walstream ]]; then
       package_problem="dpkg --purge left /usr/bin/walstream (see $package_dir.log)"
@@ -145,7 +160,9 @@ if wants asan; then
   # The integration tests are the main build's, run against the sanitized
   # walstream (WALSTREAM_TEST_BINARY): the harness is not what is under test,
   # and compiling it again would cost minutes.
-  if ! configure_and_build build-asan walstream unit_tests fuzz_targets -- \
+  # No fuzz replays here: the fuzz stage starts from every corpus input
+  # under the same sanitizers.
+  if ! configure_and_build build-asan walstream unit_tests -- \
     -DWALSTREAM_SANITIZE=address,undefined "${sanitizer_flags[@]}"; then
     record asan FAILED "$start" "build failed"
   else
@@ -156,20 +173,12 @@ if wants asan; then
     # (tests/fault) ahead of the ASan runtime.
     export ASAN_OPTIONS="log_path=$logs/asan:detect_leaks=1:strict_string_checks=1:check_initialization_order=1:verify_asan_link_order=0"
     export UBSAN_OPTIONS="log_path=$logs/ubsan:print_stacktrace=1:halt_on_error=1"
-    ctest --test-dir build-asan --output-on-failure --timeout 900 -j"$jobs" -L '^(unit-.*|fuzz)$'
+    ctest --test-dir build-asan --output-on-failure --timeout 900 -j"$jobs" -L '^unit-.*$'
     unit_status=$?
-    # PostgreSQL 15 only: the matrix tests (and the one pinned to 14) cover
-    # the other majors in the main stage. The storage fault and kill -9
-    # loop tests exercise the same code as the rest under many repetitions,
-    # and the loops time their kills for a release build's speed (a
-    # sanitized walstream starts too slowly for them to land while it
-    # streams): the main stage runs them. The S3 client, uploader and bucket scan tests
-    # run code linked into the test binary itself, which is not sanitized
-    # (restore-wal and verify on S3 run the sanitized walstream). Two at a time (each test has its own servers,
-    # ports and directories) to stay within CI's time.
+    # Every integration test the main stage does not run ($release_only).
     WALSTREAM_TEST_BINARY=$PWD/build-asan/tools/walstream WALSTREAM_TEST_SANITIZED=address \
-      ctest --test-dir build --output-on-failure --timeout 900 -j2 -L '^integration$' \
-        -E 'Matrix|OldMajor|FaultTest|KillNine|Package|S3Client|S3Uploader|S3ArchiveScan'
+      ctest --test-dir build --output-on-failure --timeout 900 -j"$jobs" -L '^integration$' \
+      -E "$release_only"
     integration_status=$?
     unset ASAN_OPTIONS UBSAN_OPTIONS
     report_sanitizer_logs "$logs"
@@ -177,7 +186,7 @@ if wants asan; then
     if ((unit_status == 0 && integration_status == 0 && reports == 0)); then
       record asan passed "$start"
     else
-      detail="unit+fuzz $([[ $unit_status == 0 ]] && echo passed || echo FAILED)"
+      detail="unit $([[ $unit_status == 0 ]] && echo passed || echo FAILED)"
       detail+=", integration $([[ $integration_status == 0 ]] && echo passed || echo FAILED)"
       ((reports == 0)) || detail+=", sanitizer reports in $logs"
       record asan FAILED "$start" "$detail"
