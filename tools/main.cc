@@ -70,7 +70,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    print_error(e.what(), "see \"walstream --help\" or \"walstream clone --help\"");
+    // The subcommand whose arguments were wrong, when it was reached.
+    std::string help = "walstream --help";
+    for (const CLI::App* sub : app.get_subcommands())
+      help = "walstream " + sub->get_name() + " --help";
+    print_error(e.what(), "see \"" + help + "\"");
     return kExitUsage;
   }
   walstream::tools::hide_connection_secrets(app, argc, argv);

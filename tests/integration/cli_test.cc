@@ -11,6 +11,7 @@ namespace walstream::it {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 TEST(CliTest, AnUnknownSubcommandNamesTheOnesThatExist) {
@@ -67,6 +68,24 @@ TEST(CliTest, BadFlagsAreUsageErrors) {
     const CommandResult result = run_walstream(args);
     EXPECT_EQ(result.exit_code, kExitUsage) << result.describe();
     EXPECT_THAT(result.err, StartsWith("walstream: error: ")) << result.describe();
+  }
+}
+
+// The hint of an argument error points at the help of the subcommand that
+// was given, wherever it stands on the line.
+TEST(CliTest, AnArgumentErrorPointsAtItsSubcommandsHelp) {
+  for (const auto& [args, help] :
+       {std::pair{std::vector<std::string>{"receive", "--no-such-flag"},
+                  "walstream receive --help"},
+        std::pair{std::vector<std::string>{"--log-level", "info", "verify", "--no-such-flag"},
+                  "walstream verify --help"},
+        std::pair{std::vector<std::string>{"clone", "--no-such-flag"}, "walstream clone --help"}}) {
+    const CommandResult result = run_walstream(args);
+    EXPECT_EQ(result.exit_code, kExitUsage) << result.describe();
+    EXPECT_THAT(result.err, HasSubstr(std::string("see \"") + help + "\"")) << result.describe();
+    if (std::string(help) != "walstream clone --help") {
+      EXPECT_THAT(result.err, Not(HasSubstr("clone"))) << result.describe();
+    }
   }
 }
 
