@@ -85,22 +85,6 @@ bool wait_slot_active(PgCluster& server, const std::string& slot, Process& recei
          receiver.running();
 }
 
-void pgbench_init(PgCluster& server) {
-  const CommandResult init = run_command(pgbench_argv(server, {"-i", "-s", "1", "-q"}), {}, 120s);
-  ASSERT_EQ(init.exit_code, 0) << init.describe();
-}
-
-// pgbench writing in the background until stopped (or destroyed).
-std::unique_ptr<Process> start_load(PgCluster& server) {
-  return Process::start(pgbench_argv(server, {"-c", "2", "-j", "2", "-T", "600", "-n"}));
-}
-
-void stop_load(Process& load) {
-  load.send_signal(SIGINT);
-  const CommandResult result = load.wait(30s);
-  EXPECT_FALSE(result.timed_out) << result.describe();
-}
-
 // Waits until the server's flush position is `bytes` past `from`.
 bool wait_wal_advanced(PgCluster& server, const std::string& from, std::uint64_t bytes) {
   const std::uint64_t target = parse_lsn(from) + bytes;

@@ -83,21 +83,6 @@ class S3ReceiveTest : public RgwTest {
   }
 };
 
-void pgbench_init(PgCluster& server) {
-  const CommandResult init = run_command(pgbench_argv(server, {"-i", "-s", "1", "-q"}), {}, 120s);
-  ASSERT_EQ(init.exit_code, 0) << init.describe();
-}
-
-std::unique_ptr<Process> start_load(PgCluster& server) {
-  return Process::start(pgbench_argv(server, {"-c", "2", "-j", "2", "-T", "600", "-n"}));
-}
-
-void stop_load(Process& load) {
-  load.send_signal(SIGINT);
-  const CommandResult result = load.wait(30s);
-  EXPECT_FALSE(result.timed_out) << result.describe();
-}
-
 // Past `from` by `segments` segments and then some: inside a segment, so the
 // one holding it stays .partial in the spool.
 std::string endpos_after(PgCluster& server, int segments) {

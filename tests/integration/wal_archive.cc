@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <csignal>
 #include <cstdio>
 #include <map>
 #include <regex>
@@ -278,6 +279,21 @@ void follow_timeline_switch(PgCluster& primary, PgCluster& standby, Process& rec
       << describe_archive(archive) << receiver.stderr_so_far();
   ASSERT_TRUE(receiver.running()) << "receiver exited at the timeline switch: "
                                   << receiver.wait(10s).describe();
+}
+
+void pgbench_init(PgCluster& server) {
+  const CommandResult init = run_command(pgbench_argv(server, {"-i", "-s", "1", "-q"}), {}, 120s);
+  ASSERT_EQ(init.exit_code, 0) << init.describe();
+}
+
+std::unique_ptr<Process> start_load(PgCluster& server) {
+  return Process::start(pgbench_argv(server, {"-c", "2", "-j", "2", "-T", "600", "-n"}));
+}
+
+void stop_load(Process& load) {
+  load.send_signal(SIGINT);
+  const CommandResult result = load.wait(30s);
+  EXPECT_FALSE(result.timed_out) << result.describe();
 }
 
 }  // namespace walstream::it

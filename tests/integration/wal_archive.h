@@ -71,6 +71,13 @@ std::string generate_wal(PgCluster& server, int segments);
 // A started primary with 1 MB segments and role r (REPLICATION, kPassword).
 std::unique_ptr<PgCluster> start_primary(std::string_view name, PgClusterOptions options = {});
 
+// pgbench -i -s 1 on `server` (asserts it succeeded).
+void pgbench_init(PgCluster& server);
+// pgbench writing in the background until stopped (or destroyed).
+std::unique_ptr<Process> start_load(PgCluster& server);
+// Stops what start_load started (SIGINT; expects it gone within 30 s).
+void stop_load(Process& load);
+
 // A physical slot that reserves WAL from now on.
 void create_slot(PgCluster& server, const std::string& slot);
 
