@@ -1,8 +1,8 @@
 #include "tests/integration/wal_archive.h"
 
 #include <algorithm>
-#include <cstddef>
 #include <csignal>
+#include <cstddef>
 #include <cstdio>
 #include <map>
 #include <regex>
