@@ -121,6 +121,14 @@ void S3ArchiveUploader::work(S3Client& client) {
     std::exception_ptr failure;
     try {
       upload(client, name);
+    } catch (const S3Unavailable& error) {
+      if (!options_.retry_while_unavailable) {
+        failure = std::current_exception();
+      } else if (wait_out_outage(name, error)) {
+        continue;
+      } else {
+        return;
+      }
     } catch (...) {
       failure = std::current_exception();
     }
@@ -138,8 +146,30 @@ void S3ArchiveUploader::work(S3Client& client) {
       if (report_failure) on_failure_(failure);
       return;
     }
+    bool recovered = false;
+    {
+      std::lock_guard lock(mutex_);
+      recovered = std::exchange(unavailable_, false);
+      outage_wait_ = std::chrono::milliseconds{0};
+    }
+    if (recovered && options_.on_available) options_.on_available();
     on_confirmed_(name);
   }
+}
+
+bool S3ArchiveUploader::wait_out_outage(const std::string& name, const Error& error) {
+  std::unique_lock lock(mutex_);
+  --running_;
+  queue_.push_front(name);
+  unavailable_ = true;
+  outage_wait_ = outage_wait_.count() == 0 ? options_.first_outage_wait
+                                           : std::min(outage_wait_ * 2, options_.max_outage_wait);
+  const std::chrono::milliseconds wait = outage_wait_;
+  lock.unlock();
+  if (options_.on_unavailable) options_.on_unavailable(error, wait);
+  lock.lock();
+  wake_.wait_for(lock, wait, [&] { return stopping_ || failed_; });
+  return !stopping_ && !failed_;
 }
 
 void S3ArchiveUploader::upload(S3Client& client, const std::string& name) {

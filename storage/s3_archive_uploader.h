@@ -16,8 +16,16 @@
 // stops the uploader: no later file is taken, so nothing is skipped silently.
 // Uploads already running finish (and may still be confirmed). Files not
 // confirmed stay in the spool, to be enqueued again at the next start.
+//
+// An unreachable bucket (S3Unavailable: connection refused, timeouts, 5xx)
+// is such a failure only when the options say so. Otherwise the file goes
+// back to the front of the queue and is tried again after a wait that
+// doubles up to a bound, for as long as it takes: a retried PUT cannot
+// overwrite anything (If-None-Match), so waiting out an outage loses
+// nothing, and the spool, bounded by its user, holds the WAL meanwhile.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -30,6 +38,7 @@
 #include <thread>
 #include <vector>
 
+#include "protocol/error.h"
 #include "protocol/s3_location.h"
 #include "storage/s3_client.h"
 #include "storage/s3_credentials.h"
@@ -44,6 +53,16 @@ struct S3ArchiveUploaderOptions {
   std::filesystem::path spool;
   // Uploads at a time (one thread and one connection each), at least 1.
   int parallelism = 3;
+  // An unreachable bucket: wait and try again (true), or fail (false).
+  bool retry_while_unavailable = false;
+  std::chrono::milliseconds first_outage_wait{1000};
+  std::chrono::milliseconds max_outage_wait{30'000};
+  // From the uploader's threads, never with its lock held; may be empty.
+  // `on_unavailable`: an upload failed on an unreachable bucket and is tried
+  // again in `retry_in` (each time, from each thread). `on_available`: an
+  // upload succeeded after that.
+  std::function<void(const Error& error, std::chrono::milliseconds retry_in)> on_unavailable;
+  std::function<void()> on_available;
 };
 
 class S3ArchiveUploader {
@@ -87,6 +106,9 @@ class S3ArchiveUploader {
 
  private:
   void work(S3Client& client);
+  // After an upload failed on an unreachable bucket: `name` back in front,
+  // then a wait. False when stopped meanwhile.
+  bool wait_out_outage(const std::string& name, const Error& error);
   // Uploads, verifies and removes one spool file.
   void upload(S3Client& client, const std::string& name);
 
@@ -101,6 +123,9 @@ class S3ArchiveUploader {
   std::size_t peak_running_ = 0;
   bool stopping_ = false;
   bool failed_ = false;
+  // The bucket was unreachable at the last failed upload; the next wait.
+  bool unavailable_ = false;
+  std::chrono::milliseconds outage_wait_{0};
 
   std::vector<std::unique_ptr<S3Client>> clients_;
   std::vector<std::thread> threads_;

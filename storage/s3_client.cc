@@ -285,14 +285,11 @@ struct S3Client::Impl {
       std::optional<Failure> failure;
       Response response = attempt_once(current, failure);
       if (!failure) return response;
-      if (!failure->retryable || attempt >= options.retry.max_attempts) {
-        if (attempt > 1) {
-          throw Error(failure->error.kind(),
-                      std::string(failure->error.what()) + " (after " + std::to_string(attempt) +
-                          " attempts)",
-                      failure->error.hint());
-        }
-        throw failure->error;
+      if (!failure->retryable) throw failure->error;
+      if (attempt >= options.retry.max_attempts) {
+        std::string message = failure->error.what();
+        if (attempt > 1) message += " (after " + std::to_string(attempt) + " attempts)";
+        throw S3Unavailable(failure->error.kind(), std::move(message), failure->error.hint());
       }
       std::uniform_int_distribution<long long> jitter(wait.count() / 2, wait.count());
       std::this_thread::sleep_for(std::chrono::milliseconds(jitter(random)));

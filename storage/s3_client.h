@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "protocol/bytes.h"
+#include "protocol/error.h"
 #include "storage/s3_checksums.h"
 #include "storage/s3_credentials.h"
 #include "storage/s3_xml.h"
@@ -65,6 +66,14 @@ struct S3ClientOptions {
 // default path with an endpoint, virtual without).
 S3ClientOptions s3_client_options_from_environment(
     const EnvironmentLookup& environment = process_environment);
+
+// A request that failed for a reason that may pass (the server unreachable
+// or too slow, 5xx, 429) on its last attempt: trying again later is safe
+// (no request of this client can overwrite an object).
+class S3Unavailable : public Error {
+ public:
+  using Error::Error;
+};
 
 enum class S3PutOutcome {
   kCreated,  // the object is ours

@@ -107,6 +107,11 @@ ReceiveCommand::ReceiveCommand(CLI::App& app) {
   c.add_option("--upload-parallelism", upload_parallelism_,
                "With --archive s3://: uploads at a time (default 3)")
       ->check(CLI::Range(1, 64));
+  c.add_option("--max-spool-size", max_spool_size_,
+               "With --archive s3://: stop reading from the server while the spool holds this "
+               "much WAL not yet in the bucket, e.g. 512MB (default 1GB)")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Range(std::uint64_t{1} << 20, std::uint64_t{1} << 50));
   add_connection_flags(c, options_.connection);
   c.add_option("-S,--slot", slot_, "Replication slot (its flush position is reported)");
   c.add_flag("--create-slot", options_.create_slot, "Create the slot (fine if it exists) and exit");
@@ -165,6 +170,7 @@ int ReceiveCommand::run() {
     target.client = storage::s3_client_options_from_environment();
     target.credentials = storage::resolve_s3_credentials();
     target.parallelism = upload_parallelism_;
+    target.max_spool_bytes = max_spool_size_;
     options_.s3_archive = std::move(target);
   }
   if (ack_ == "remote") {

@@ -25,6 +25,7 @@ class ReceiveCommand {
   std::string compress_;
   std::string archive_;
   int upload_parallelism_ = 3;
+  std::uint64_t max_spool_size_ = std::uint64_t{1} << 30;
   std::string ack_ = "local";
   int status_interval_seconds_ = 10;
   std::uint64_t fsync_batch_bytes_ = 8 * 1024 * 1024;

@@ -4,6 +4,8 @@
 #   rgw-server.sh start DIR MON_PORT S3_PORT
 #   rgw-server.sh purge DIR BUCKET
 #   rgw-server.sh stop DIR
+#   rgw-server.sh stop-gateway DIR
+#   rgw-server.sh start-gateway DIR
 #
 # start creates DIR (which must not exist or be empty), runs a monitor on
 # 127.0.0.1:MON_PORT, one OSD holding its data in memory (memstore) and the
@@ -18,6 +20,10 @@
 # purge deletes BUCKET and every object in it at once (deleted objects
 # otherwise wait hours for the gateway's garbage collection, holding the
 # memory of the in-memory OSD).
+#
+# stop-gateway ends the gateway alone (the bucket's data stays in the OSD):
+# the S3 endpoint refuses connections, as in an outage. start-gateway starts
+# it again on the same port and waits until it answers.
 #
 # stop ends the daemons in the order gateway, OSD, monitor (the fast order)
 # and waits until they are gone; DIR is left for the caller to delete.
@@ -41,7 +47,8 @@ die() {
 }
 
 usage() {
-  echo "usage: rgw-server.sh start DIR MON_PORT S3_PORT | purge DIR BUCKET | stop DIR" >&2
+  echo "usage: rgw-server.sh start DIR MON_PORT S3_PORT | purge DIR BUCKET | stop DIR |" \
+    "stop-gateway DIR | start-gateway DIR" >&2
   exit 2
 }
 
@@ -264,6 +271,30 @@ purge() {
     { tail -n 15 "$dir/log/setup.log" >&2; die "radosgw-admin bucket rm $2 failed"; }
 }
 
+stop_gateway() {
+  [[ $# -eq 1 ]] || usage
+  dir=$1
+  [[ -f $dir/ceph.conf ]] || die "$dir holds no gateway"
+  stop_daemon "$rgw_name"
+}
+
+start_gateway() {
+  [[ $# -eq 1 ]] || usage
+  dir=$1
+  conf=$dir/ceph.conf
+  [[ -f $conf && -f $dir/env ]] || die "$dir holds no gateway"
+  endpoint=$(sed -n 's/^AWS_ENDPOINT_URL=//p' "$dir/env")
+  [[ -n $endpoint ]] || die "$dir/env has no AWS_ENDPOINT_URL"
+  local pid_file=$dir/run/ceph-$rgw_name.pid
+  if [[ -f $pid_file ]] && alive "$(<"$pid_file")"; then
+    die "the gateway in $dir is running already"
+  fi
+  radosgw --conf "$conf" -n "$rgw_name" >>"$dir/log/setup.log" 2>&1 ||
+    { log_tail "$rgw_name"; die "the gateway did not start"; }
+  wait_for gateway_answers ||
+    { log_tail "$rgw_name"; die "the gateway does not answer on $endpoint after ${start_timeout} s"; }
+}
+
 stop() {
   [[ $# -eq 1 ]] || usage
   dir=$1
@@ -275,5 +306,7 @@ case ${1:-} in
   start) shift && start "$@" ;;
   purge) shift && purge "$@" ;;
   stop) shift && stop "$@" ;;
+  stop-gateway) shift && stop_gateway "$@" ;;
+  start-gateway) shift && start_gateway "$@" ;;
   *) usage ;;
 esac

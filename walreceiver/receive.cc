@@ -30,6 +30,7 @@
 #include "walreceiver/remote_ack.h"
 #include "walreceiver/server_facts.h"
 #include "walreceiver/slot_checks.h"
+#include "walreceiver/spool_pressure.h"
 #include "walreceiver/wal_stream_driver.h"
 
 namespace walstream::walreceiver {
@@ -80,7 +81,10 @@ class Receiver {
     }
     co_return 0;
   }
-  void request_stop() { driver_.post(stream_event::StopRequested{}); }
+  void request_stop() {
+    stop_requested_ = true;
+    driver_.post(stream_event::StopRequested{});
+  }
 
  private:
   asio::awaitable<stream_event::Connected> connect(std::unique_ptr<PgConnection>& conn);
@@ -95,6 +99,12 @@ class Receiver {
   void start_uploads(const storage::ArchiveContents& spool);
   // On the io thread: a spool file is complete (a storage thread posted it).
   void file_completed(const std::string& name);
+  // On the io thread, after the files waiting for upload changed: pause or
+  // resume reading from the server.
+  void spool_changed();
+  // On the io thread: the uploader's reports of an unreachable bucket.
+  void bucket_unavailable(const std::string& cause, std::chrono::milliseconds retry_in);
+  void bucket_available();
   // Until every spool file is confirmed in the bucket (endpos: the run
   // ends with its WAL off this machine). Throws the uploader's failure.
   asio::awaitable<void> drain_uploads();
@@ -116,6 +126,11 @@ class Receiver {
   // --ack=remote: what the bucket confirmed, in stream order.
   RemoteAckTracker remote_ack_;
   std::unique_ptr<storage::S3ArchiveUploader> uploader_;
+  std::optional<SpoolPressure> spool_pressure_;
+  std::optional<std::chrono::steady_clock::time_point> spool_full_since_;
+  std::optional<std::chrono::steady_clock::time_point> unavailable_since_;
+  std::optional<std::chrono::steady_clock::time_point> unavailable_logged_;
+  bool stop_requested_ = false;
 
   protocol::SystemIdentity identity_;
   std::uint64_t segment_size_ = 0;
@@ -278,12 +293,26 @@ void Receiver::start_uploads(const storage::ArchiveContents& spool) {
   uploader_options.location = target.location;
   uploader_options.spool = options_.directory;
   uploader_options.parallelism = target.parallelism;
+  // Without -n an unreachable bucket is waited out (the spool bounds what
+  // piles up meanwhile); with -n it ends the run, as a lost connection does.
+  uploader_options.retry_while_unavailable = !options_.no_loop;
+  uploader_options.on_unavailable = [this, executor = executor_](
+                                        const Error& error, std::chrono::milliseconds retry_in) {
+    asio::post(executor, [this, cause = std::string(error.what()), retry_in] {
+      bucket_unavailable(cause, retry_in);
+    });
+  };
+  uploader_options.on_available = [this, executor = executor_] {
+    asio::post(executor, [this] { bucket_available(); });
+  };
+  spool_pressure_.emplace(std::max<std::uint64_t>(1, target.max_spool_bytes / segment_size_));
   // The uploader's threads report to the io thread; a report posted after
   // the run is never executed (the Receiver is gone only after the run).
   auto on_confirmed = [this, executor = executor_](const std::string& name) {
     asio::post(executor, [this, name] {
       stats_.on_file_uploaded();
       spdlog::debug("\"{}\" is in the bucket", name);
+      spool_changed();
       if (options_.remote_ack && remote_ack_.confirmed(name)) {
         driver_.post(stream_event::RemoteConfirmed{*remote_ack_.reportable()});
       }
@@ -325,12 +354,76 @@ void Receiver::file_completed(const std::string& name) {
     remote_ack_.completed(name, end);
   }
   uploader_->enqueue(name);
+  spool_changed();
+}
+
+void Receiver::spool_changed() {
+  if (!uploader_ || !spool_pressure_) return;
+  const std::size_t waiting = completions_posted_ + uploader_->pending();
+  stats_.on_spool_waiting(waiting);
+  const auto now = std::chrono::steady_clock::now();
+  switch (spool_pressure_->update(waiting)) {
+    case SpoolPressure::Change::kNone:
+      return;
+    case SpoolPressure::Change::kFull:
+      spool_full_since_ = now;
+      stats_.on_spool_full(true);
+      spdlog::warn(
+          "the spool holds {} file(s) not yet in {} (--max-spool-size {} MiB): reading from the "
+          "server pauses until the uploads catch up; {}",
+          waiting, protocol::to_string(options_.s3_archive->location),
+          options_.s3_archive->max_spool_bytes >> 20,
+          options_.slot ? "the slot keeps the WAL on the server meanwhile"
+                        : "without a slot (-S) the server may remove WAL meanwhile");
+      driver_.post(stream_event::SpoolFull{});
+      return;
+    case SpoolPressure::Change::kHasRoom: {
+      const auto paused =
+          std::chrono::duration_cast<std::chrono::seconds>(now - spool_full_since_.value_or(now));
+      spool_full_since_.reset();
+      stats_.on_spool_full(false);
+      spdlog::info(
+          "the uploads caught up ({} file(s) waiting): reading from the server again "
+          "after {} s paused",
+          waiting, paused.count());
+      driver_.post(stream_event::SpoolHasRoom{});
+      return;
+    }
+  }
+}
+
+void Receiver::bucket_unavailable(const std::string& cause, std::chrono::milliseconds retry_in) {
+  stats_.on_upload_retry();
+  const auto now = std::chrono::steady_clock::now();
+  if (!unavailable_since_) unavailable_since_ = now;
+  // Every upload thread reports each failed round: one line a minute says it.
+  if (unavailable_logged_ && now - *unavailable_logged_ < std::chrono::minutes(1)) {
+    spdlog::debug("upload failed again: {}", cause);
+    return;
+  }
+  unavailable_logged_ = now;
+  spdlog::warn(
+      "cannot upload to {}: {}; trying again in {} s (the spool keeps {} file(s) "
+      "meanwhile)",
+      protocol::to_string(options_.s3_archive->location), cause,
+      std::max<long long>(1, retry_in.count() / 1000), completions_posted_ + uploader_->pending());
+}
+
+void Receiver::bucket_available() {
+  if (!unavailable_since_) return;
+  const auto down = std::chrono::duration_cast<std::chrono::seconds>(
+      std::chrono::steady_clock::now() - *unavailable_since_);
+  unavailable_since_.reset();
+  unavailable_logged_.reset();
+  spdlog::info("{} takes uploads again after {} s",
+               protocol::to_string(options_.s3_archive->location), down.count());
 }
 
 asio::awaitable<void> Receiver::drain_uploads() {
   asio::steady_timer timer(executor_);
   bool logged = false;
-  while (!upload_failure_ && (completions_posted_ > 0 || uploader_->pending() > 0)) {
+  while (!upload_failure_ && !stop_requested_ &&
+         (completions_posted_ > 0 || uploader_->pending() > 0)) {
     if (!logged) {
       spdlog::info("waiting for {} file(s) to reach the bucket", uploader_->pending());
       logged = true;
@@ -339,6 +432,12 @@ asio::awaitable<void> Receiver::drain_uploads() {
     co_await timer.async_wait(asio::use_awaitable);
   }
   if (upload_failure_) std::rethrow_exception(upload_failure_);
+  if (stop_requested_ && uploader_->pending() > 0) {
+    spdlog::info(
+        "stopped with {} file(s) not yet in the bucket: they stay in the spool and are "
+        "uploaded at the next start",
+        uploader_->pending());
+  }
   uploader_->stop();
 }
 

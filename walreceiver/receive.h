@@ -30,6 +30,9 @@ struct S3ArchiveTarget {
   storage::S3ClientOptions client;
   storage::S3Credentials credentials;
   int parallelism = 3;  // uploads at a time
+  // --max-spool-size: completed files waiting for upload, in bytes counted
+  // as whole segments; at the bound reading from the server pauses.
+  std::uint64_t max_spool_bytes = std::uint64_t{1} << 30;
 };
 
 struct ReceiveOptions {

@@ -58,6 +58,18 @@ std::string render_receive_metrics(const ReceiveStats& stats, const ReceiveMetri
   text.counter("walstream_receive_files_uploaded_total",
                "Archive files confirmed in the S3 bucket (--archive s3://).",
                stats.files_uploaded());
+  text.gauge("walstream_receive_spool_files",
+             "Completed archive files in the spool waiting for their upload (--archive s3://).",
+             stats.spool_waiting());
+  text.gauge("walstream_receive_spool_full",
+             "1 while the spool is full (--max-spool-size) and no WAL is read from the server.",
+             stats.spool_full() ? 1 : 0);
+  text.counter("walstream_receive_spool_full_total",
+               "Times the spool filled up and reading from the server paused.",
+               stats.spool_full_times());
+  text.counter("walstream_receive_upload_retries_total",
+               "Uploads that failed on an unreachable or overloaded bucket and were tried again.",
+               stats.upload_retries());
   double last_error = 0;
   if (stats.last_error()) {
     last_error = std::chrono::duration<double>(stats.last_error()->time_since_epoch()).count();

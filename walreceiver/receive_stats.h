@@ -71,6 +71,15 @@ class ReceiveStats {
   void on_segment_compressed() { ++segments_compressed_; }
   // A spool file is confirmed in the bucket (--archive s3://).
   void on_file_uploaded() { ++files_uploaded_; }
+  // Completed spool files waiting for their upload.
+  void on_spool_waiting(std::size_t files) { spool_waiting_ = files; }
+  // The spool filled up (reading from the server paused) or has room again.
+  void on_spool_full(bool full) {
+    if (full && !spool_full_) ++spool_full_times_;
+    spool_full_ = full;
+  }
+  // An upload failed on an unreachable bucket; it is tried again.
+  void on_upload_retry() { ++upload_retries_; }
   // The connection was lost and a reconnect follows.
   void on_reconnect(std::chrono::system_clock::time_point now);
   // The stream failed (or a connection was lost).
@@ -95,6 +104,10 @@ class ReceiveStats {
   std::uint64_t segments_completed() const { return segments_completed_; }
   std::uint64_t segments_compressed() const { return segments_compressed_; }
   std::uint64_t files_uploaded() const { return files_uploaded_; }
+  std::size_t spool_waiting() const { return spool_waiting_; }
+  bool spool_full() const { return spool_full_; }
+  std::uint64_t spool_full_times() const { return spool_full_times_; }
+  std::uint64_t upload_retries() const { return upload_retries_; }
   std::optional<std::chrono::system_clock::time_point> last_error() const { return last_error_; }
   const Histogram& fdatasync_seconds() const { return fdatasync_seconds_; }
   const Histogram& write_batch_bytes() const { return write_batch_bytes_; }
@@ -134,6 +147,10 @@ class ReceiveStats {
   std::uint64_t segments_completed_ = 0;
   std::uint64_t segments_compressed_ = 0;
   std::uint64_t files_uploaded_ = 0;
+  std::size_t spool_waiting_ = 0;
+  bool spool_full_ = false;
+  std::uint64_t spool_full_times_ = 0;
+  std::uint64_t upload_retries_ = 0;
   std::optional<std::chrono::system_clock::time_point> last_error_;
   Histogram fdatasync_seconds_;
   Histogram write_batch_bytes_;

@@ -327,6 +327,10 @@ asio::awaitable<void> WalStreamDriver::read_stream_end() {
 }
 
 asio::awaitable<void> WalStreamDriver::receive() {
+  if (machine_.reading_paused()) {
+    co_await wait_while_paused();
+    co_return;
+  }
   try {
     for (;;) {
       // Hand over what libpq holds, at most a batch's worth at a time, so the
@@ -377,6 +381,16 @@ asio::awaitable<void> WalStreamDriver::receive() {
     // failure: the machine decides whether to retry.
     connection_failed(error);
   }
+}
+
+asio::awaitable<void> WalStreamDriver::wait_while_paused() {
+  // What the server sends meanwhile waits in the socket's buffers and then in
+  // the server's: TCP's flow control is the back-pressure.
+  const auto deadline = machine_.next_deadline().value_or(StreamClock::now() + kIdleWait);
+  timer_.expires_at(deadline);
+  boost::system::error_code ec;
+  co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  if (StreamClock::now() >= deadline) feed(stream_event::TimerFired{StreamClock::now()});
 }
 
 asio::awaitable<void> WalStreamDriver::wait_to_reconnect() {

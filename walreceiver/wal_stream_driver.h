@@ -99,6 +99,8 @@ class WalStreamDriver {
   void stream_ended(const protocol::ResultSet& next);
   // Reads what the connection holds and waits for more (COPY states).
   asio::awaitable<void> receive();
+  // The spool is full: no reading; the next deadline (a status) or an event.
+  asio::awaitable<void> wait_while_paused();
   asio::awaitable<void> wait_to_reconnect();
   // Runs the queued actions; returns a finish reason if one was among them.
   asio::awaitable<std::optional<StreamEndReason>> run_actions();

@@ -84,6 +84,8 @@ struct EventDescriber {
   std::string operator()(const stream_event::RemoteConfirmed& e) const {
     return "RemoteConfirmed " + protocol::to_string(e.upto);
   }
+  std::string operator()(const stream_event::SpoolFull&) const { return "SpoolFull"; }
+  std::string operator()(const stream_event::SpoolHasRoom&) const { return "SpoolHasRoom"; }
   std::string operator()(const stream_event::SyncCompleted& e) const {
     return "SyncCompleted " + protocol::to_string(e.durable);
   }
@@ -389,6 +391,12 @@ void WalStreamMachine::on_event(const stream_event::RemoteConfirmed& event) {
     send_status(std::nullopt);
   }
 }
+
+// A full spool outlives connections: it is the archive's state, not the
+// stream's. Nothing is sent: the status interval keeps the server answered.
+void WalStreamMachine::on_event(const stream_event::SpoolFull&) { spool_full_ = true; }
+
+void WalStreamMachine::on_event(const stream_event::SpoolHasRoom&) { spool_full_ = false; }
 
 void WalStreamMachine::on_event(const stream_event::SyncCompleted& event) {
   if (!syncing()) return;

@@ -93,6 +93,13 @@ struct SyncCompleted {
 struct RemoteConfirmed {
   protocol::StreamPosition upto;
 };
+// Back-pressure from the archive behind the storage (receive into a bucket):
+// the spool holds as many files waiting for upload as it may. While it is
+// full, WAL is not read from the server (the server keeps it: the slot) and
+// status updates still go out, so the connection stays alive.
+struct SpoolFull {};
+// The uploads caught up: reading may go on.
+struct SpoolHasRoom {};
 // The deadline of next_deadline() or of a ReconnectAfter passed.
 struct TimerFired {
   StreamTime now;
@@ -124,9 +131,10 @@ using StreamEvent =
     std::variant<stream_event::Connected, stream_event::HistoryStored, stream_event::CopyStarted,
                  stream_event::WalData, stream_event::Keepalive, stream_event::Drained,
                  stream_event::SyncCompleted, stream_event::RemoteConfirmed,
-                 stream_event::TimerFired, stream_event::ServerEndedCopy,
-                 stream_event::TimelineEnded, stream_event::StreamingEnded,
-                 stream_event::StopRequested, stream_event::StopAt, stream_event::ConnectionLost>;
+                 stream_event::SpoolFull, stream_event::SpoolHasRoom, stream_event::TimerFired,
+                 stream_event::ServerEndedCopy, stream_event::TimelineEnded,
+                 stream_event::StreamingEnded, stream_event::StopRequested, stream_event::StopAt,
+                 stream_event::ConnectionLost>;
 
 enum class StreamEndReason {
   kEndpos,         // the configured endpos was reached and is durable
@@ -258,6 +266,9 @@ class WalStreamMachine {
   std::optional<protocol::StreamPosition> position() const { return position_; }
   // The flush position a status would carry now.
   protocol::Lsn reportable_flush() const;
+  // Streaming with a full spool: the driver takes no message from the
+  // connection, and waits for next_deadline() or an event instead.
+  bool reading_paused() const { return spool_full_ && state_ == State::kStreaming; }
 
  private:
   enum class Ending { kNone, kEndpos, kStopPosition, kStopRequested };
@@ -270,6 +281,8 @@ class WalStreamMachine {
   void on_event(const stream_event::Drained& event);
   void on_event(const stream_event::SyncCompleted& event);
   void on_event(const stream_event::RemoteConfirmed& event);
+  void on_event(const stream_event::SpoolFull& event);
+  void on_event(const stream_event::SpoolHasRoom& event);
   void on_event(const stream_event::TimerFired& event);
   void on_event(const stream_event::ServerEndedCopy& event);
   void on_event(const stream_event::TimelineEnded& event);
@@ -318,6 +331,7 @@ class WalStreamMachine {
 
   protocol::StreamPosition durable_;                // the storage's last report
   std::optional<protocol::StreamPosition> remote_;  // RemoteConfirmed's newest
+  bool spool_full_ = false;                         // SpoolFull until SpoolHasRoom
   protocol::StreamPosition awaited_;                // the last position a sync will reach
   std::uint64_t unsynced_bytes_ = 0;
   std::optional<StreamTime> unsynced_since_;

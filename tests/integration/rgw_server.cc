@@ -178,6 +178,24 @@ void RgwServer::purge_bucket(const std::string& bucket) const {
   }
 }
 
+void RgwServer::stop_gateway() const {
+  if (!owned_) throw std::runtime_error("the shared gateway is not ours to stop");
+  const CommandResult result =
+      run_command({"bash", script_.string(), "stop-gateway", dir_.string()}, {}, kStopTimeout);
+  if (result.exit_code != 0) {
+    throw std::runtime_error("stopping the gateway failed: " + result.describe());
+  }
+}
+
+void RgwServer::start_gateway() const {
+  if (!owned_) throw std::runtime_error("the shared gateway is not ours to start");
+  const CommandResult result =
+      run_command({"bash", script_.string(), "start-gateway", dir_.string()}, {}, kStartTimeout);
+  if (result.exit_code != 0) {
+    throw std::runtime_error("starting the gateway again failed: " + result.describe());
+  }
+}
+
 void RgwServer::stop() {
   if (dir_.empty()) return;
   const CommandResult result =

@@ -73,6 +73,12 @@ class RgwServer {
   // purge). Throws std::runtime_error when the script fails.
   void purge_bucket(const std::string& bucket) const;
 
+  // An outage: the gateway alone stops (connections to the endpoint are
+  // refused; the buckets stay), then starts again on the same port. Only for
+  // a gateway of one's own (start()); throw std::runtime_error on failure.
+  void stop_gateway() const;
+  void start_gateway() const;
+
   // Last lines of the gateway's log, for assertion messages.
   std::string log_tail(int lines = 30) const;
 

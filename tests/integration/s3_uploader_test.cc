@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -231,6 +232,74 @@ TEST_F(S3UploaderTest, AServerThatKeepsRefusingFailsOnceAndKeepsTheFiles) {
   EXPECT_EQ(outcomes.confirmed_count(), 0u);
   EXPECT_THAT(outcomes.failure_text(), HasSubstr("503"));
   for (const auto& name : names) EXPECT_TRUE(fs::exists(spool_ / name)) << name;
+}
+
+// Told to wait out an unavailable bucket, the uploader keeps every file
+// through rounds of 503s (each round: the client's own attempts) and uploads
+// them all once the server answers, reporting the outage and its end.
+TEST_F(S3UploaderTest, WaitsOutAnUnavailableBucketAndThenUploadsEverything) {
+  TcpFaultProxy proxy(server().s3_port());
+  // Three attempts per round: more than two rounds of both threads.
+  proxy.plan(std::vector<TcpFaultProxy::Plan>(14, {TcpFaultProxy::Fault::kAnswer503}));
+  std::vector<std::string> names;
+  for (int i = 0; i < 4; ++i) {
+    names.push_back("0000000100000000000000" + std::to_string(30 + i));
+    write_file(spool_ / names.back(), random_bytes(4096, 40 + i));
+  }
+  std::mutex mutex;
+  std::vector<std::string> unavailable;
+  std::vector<std::chrono::milliseconds> waits;
+  int available = 0;
+  S3ArchiveUploaderOptions with_retries = options(2, proxy.port());
+  with_retries.retry_while_unavailable = true;
+  with_retries.first_outage_wait = 10ms;
+  with_retries.max_outage_wait = 40ms;
+  with_retries.on_unavailable = [&](const Error& error, std::chrono::milliseconds retry_in) {
+    std::lock_guard lock(mutex);
+    unavailable.emplace_back(error.what());
+    waits.push_back(retry_in);
+  };
+  with_retries.on_available = [&] {
+    std::lock_guard lock(mutex);
+    ++available;
+  };
+  Outcomes outcomes;
+  {
+    S3ArchiveUploader uploader(with_retries, outcomes.on_confirmed(), outcomes.on_failure());
+    for (const auto& name : names) uploader.enqueue(name);
+    ASSERT_TRUE(wait_until([&] { return outcomes.confirmed_count() == names.size(); }, 60s))
+        << outcomes.failure_text();
+    EXPECT_EQ(uploader.pending(), 0u);
+  }
+  EXPECT_EQ(outcomes.failure_count(), 0u) << outcomes.failure_text();
+  EXPECT_EQ(outcomes.confirmed_set(), std::set<std::string>(names.begin(), names.end()));
+  for (const auto& name : names) EXPECT_FALSE(fs::exists(spool_ / name)) << name;
+  std::lock_guard lock(mutex);
+  ASSERT_GE(unavailable.size(), 2u);
+  EXPECT_THAT(unavailable.front(), HasSubstr("503"));
+  EXPECT_GE(available, 1);
+  for (const auto wait : waits) {
+    EXPECT_GE(wait, 10ms);
+    EXPECT_LE(wait, 40ms);
+  }
+}
+
+// A failure that waiting cannot mend (a conflict) still stops the uploader
+// when outages are waited out.
+TEST_F(S3UploaderTest, WaitingOutOutagesStillFailsOnAConflict) {
+  const std::string name = "000000010000000000000041";
+  write_file(spool_ / name, random_bytes(4096, 50));
+  server().put_object(bucket(), key(name), "someone else's bytes");
+  S3ArchiveUploaderOptions with_retries = options(1);
+  with_retries.retry_while_unavailable = true;
+  Outcomes outcomes;
+  {
+    S3ArchiveUploader uploader(with_retries, outcomes.on_confirmed(), outcomes.on_failure());
+    uploader.enqueue(name);
+    ASSERT_TRUE(wait_until([&] { return outcomes.failure_count() > 0; }, 60s));
+  }
+  EXPECT_THAT(outcomes.failure_text(), HasSubstr("never overwritten"));
+  EXPECT_TRUE(fs::exists(spool_ / name));
 }
 
 TEST_F(S3UploaderTest, NeverRunsMoreUploadsThanItsBound) {

@@ -54,6 +54,14 @@ ReceiveStats busy_stats() {
   stats.on_segment_compressed();
   stats.on_file_uploaded();
   stats.on_file_uploaded();
+  stats.on_spool_waiting(7);
+  stats.on_spool_full(true);
+  stats.on_spool_full(false);
+  stats.on_spool_full(true);
+  stats.on_spool_full(true);
+  stats.on_upload_retry();
+  stats.on_upload_retry();
+  stats.on_upload_retry();
   stats.on_reconnect(std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000)));
   stats.on_streaming({2, Lsn{0x5000000}});
   return stats;
@@ -78,6 +86,10 @@ TEST(ReceiveMetricsTest, EverySampleOfABusyReceiver) {
       {"walstream_receive_segments_completed_total", "1"},
       {"walstream_receive_segments_compressed_total", "1"},
       {"walstream_receive_files_uploaded_total", "2"},
+      {"walstream_receive_spool_files", "7"},
+      {"walstream_receive_spool_full", "1"},
+      {"walstream_receive_spool_full_total", "2"},
+      {"walstream_receive_upload_retries_total", "3"},
       {"walstream_receive_last_error_timestamp_seconds", "1700000000"},
       {"walstream_receive_fdatasync_seconds_bucket{le=\"0.001\"}", "0"},
       {"walstream_receive_fdatasync_seconds_bucket{le=\"0.0025\"}", "1"},
@@ -121,7 +133,7 @@ TEST(ReceiveMetricsTest, EachFamilyHasHelpAndTypeOnceBeforeItsSamples) {
       EXPECT_TRUE(line.starts_with(current)) << line << " outside its family " << current;
     }
   }
-  EXPECT_EQ(families.size(), 17U);
+  EXPECT_EQ(families.size(), 21U);
 }
 
 TEST(ReceiveMetricsTest, FreshReceiverHasZeros) {

@@ -793,6 +793,8 @@ std::vector<std::pair<std::string, StreamEvent>> every_event() {
       {"Drained", stream_event::Drained{at(1ms)}},
       {"SyncCompleted", synced(1, kAt)},
       {"RemoteConfirmed", stream_event::RemoteConfirmed{StreamPosition{1, Lsn{kAt}}}},
+      {"SpoolFull", stream_event::SpoolFull{}},
+      {"SpoolHasRoom", stream_event::SpoolHasRoom{}},
       {"TimerFired", stream_event::TimerFired{at(1h)}},
       {"ServerEndedCopy", stream_event::ServerEndedCopy{}},
       {"TimelineEnded", stream_event::TimelineEnded{2, Lsn{kSeg}}},
@@ -828,6 +830,8 @@ const MatrixCell kMatrix[] = {
     {State::kConnecting, "Drained", State::kConnecting, ""},
     {State::kConnecting, "SyncCompleted", State::kConnecting, ""},
     {State::kConnecting, "RemoteConfirmed", State::kConnecting, ""},
+    {State::kConnecting, "SpoolFull", State::kConnecting, ""},
+    {State::kConnecting, "SpoolHasRoom", State::kConnecting, ""},
     {State::kConnecting, "TimerFired", State::kConnecting, ""},
     {State::kConnecting, "ServerEndedCopy", State::kDone, "Fail: ServerEndedCopy while connecting"},
     {State::kConnecting, "TimelineEnded", State::kDone, "Fail: TimelineEnded while connecting"},
@@ -848,6 +852,8 @@ const MatrixCell kMatrix[] = {
     {State::kFetchingHistory, "Drained", State::kFetchingHistory, ""},
     {State::kFetchingHistory, "SyncCompleted", State::kFetchingHistory, ""},
     {State::kFetchingHistory, "RemoteConfirmed", State::kFetchingHistory, ""},
+    {State::kFetchingHistory, "SpoolFull", State::kFetchingHistory, ""},
+    {State::kFetchingHistory, "SpoolHasRoom", State::kFetchingHistory, ""},
     {State::kFetchingHistory, "TimerFired", State::kFetchingHistory, ""},
     {State::kFetchingHistory, "ServerEndedCopy", State::kDone,
      "Fail: ServerEndedCopy while fetching timeline history"},
@@ -869,6 +875,8 @@ const MatrixCell kMatrix[] = {
     {State::kStarting, "Drained", State::kStarting, ""},
     {State::kStarting, "SyncCompleted", State::kStarting, ""},
     {State::kStarting, "RemoteConfirmed", State::kStarting, ""},
+    {State::kStarting, "SpoolFull", State::kStarting, ""},
+    {State::kStarting, "SpoolHasRoom", State::kStarting, ""},
     {State::kStarting, "TimerFired", State::kStarting, ""},
     {State::kStarting, "ServerEndedCopy", State::kDone,
      "Fail: ServerEndedCopy while starting replication"},
@@ -886,6 +894,8 @@ const MatrixCell kMatrix[] = {
     {State::kStreaming, "SyncCompleted", State::kStreaming,
      "SendStatus write 0/100064 flush 0/100064"},
     {State::kStreaming, "RemoteConfirmed", State::kStreaming, ""},
+    {State::kStreaming, "SpoolFull", State::kStreaming, ""},
+    {State::kStreaming, "SpoolHasRoom", State::kStreaming, ""},
     {State::kStreaming, "TimerFired", State::kStreaming,
      "SendStatus write 0/100064 flush 0/100000"},
     {State::kStreaming, "ServerEndedCopy", State::kReadingStreamEnd,
@@ -908,6 +918,8 @@ const MatrixCell kMatrix[] = {
     {State::kDraining, "SyncCompleted", State::kDone,
      "SendStatus write 0/100064 flush 0/100064 | Finish stop requested"},
     {State::kDraining, "RemoteConfirmed", State::kDraining, ""},
+    {State::kDraining, "SpoolFull", State::kDraining, ""},
+    {State::kDraining, "SpoolHasRoom", State::kDraining, ""},
     {State::kDraining, "TimerFired", State::kDraining, "SendStatus write 0/100064 flush 0/100000"},
     {State::kDraining, "ServerEndedCopy", State::kReadingStreamEnd, "SendCopyDone | ReadStreamEnd"},
     {State::kDraining, "TimelineEnded", State::kDone,
@@ -926,6 +938,8 @@ const MatrixCell kMatrix[] = {
     {State::kEndingCopy, "Drained", State::kEndingCopy, ""},
     {State::kEndingCopy, "SyncCompleted", State::kEndingCopy, ""},
     {State::kEndingCopy, "RemoteConfirmed", State::kEndingCopy, ""},
+    {State::kEndingCopy, "SpoolFull", State::kEndingCopy, ""},
+    {State::kEndingCopy, "SpoolHasRoom", State::kEndingCopy, ""},
     {State::kEndingCopy, "TimerFired", State::kEndingCopy, ""},
     {State::kEndingCopy, "ServerEndedCopy", State::kReadingStreamEnd, "ReadStreamEnd"},
     {State::kEndingCopy, "TimelineEnded", State::kDone,
@@ -948,6 +962,8 @@ const MatrixCell kMatrix[] = {
     {State::kReadingStreamEnd, "Drained", State::kReadingStreamEnd, ""},
     {State::kReadingStreamEnd, "SyncCompleted", State::kReadingStreamEnd, ""},
     {State::kReadingStreamEnd, "RemoteConfirmed", State::kReadingStreamEnd, ""},
+    {State::kReadingStreamEnd, "SpoolFull", State::kReadingStreamEnd, ""},
+    {State::kReadingStreamEnd, "SpoolHasRoom", State::kReadingStreamEnd, ""},
     {State::kReadingStreamEnd, "TimerFired", State::kReadingStreamEnd, ""},
     {State::kReadingStreamEnd, "ServerEndedCopy", State::kDone,
      "Fail: ServerEndedCopy while reading the end of the stream"},
@@ -972,6 +988,8 @@ const MatrixCell kMatrix[] = {
     {State::kWaitingToReconnect, "Drained", State::kWaitingToReconnect, ""},
     {State::kWaitingToReconnect, "SyncCompleted", State::kWaitingToReconnect, ""},
     {State::kWaitingToReconnect, "RemoteConfirmed", State::kWaitingToReconnect, ""},
+    {State::kWaitingToReconnect, "SpoolFull", State::kWaitingToReconnect, ""},
+    {State::kWaitingToReconnect, "SpoolHasRoom", State::kWaitingToReconnect, ""},
     {State::kWaitingToReconnect, "TimerFired", State::kConnecting, "Connect"},
     {State::kWaitingToReconnect, "ServerEndedCopy", State::kDone,
      "Fail: ServerEndedCopy while waiting to reconnect"},
@@ -990,6 +1008,8 @@ const MatrixCell kMatrix[] = {
     {State::kDone, "Drained", State::kDone, ""},
     {State::kDone, "SyncCompleted", State::kDone, ""},
     {State::kDone, "RemoteConfirmed", State::kDone, ""},
+    {State::kDone, "SpoolFull", State::kDone, ""},
+    {State::kDone, "SpoolHasRoom", State::kDone, ""},
     {State::kDone, "TimerFired", State::kDone, ""},
     {State::kDone, "ServerEndedCopy", State::kDone, ""},
     {State::kDone, "TimelineEnded", State::kDone, ""},
@@ -1106,6 +1126,58 @@ TEST(WalStreamMachineTest, RemoteConfirmationOutsideACopySendsNothing) {
   EXPECT_EQ(script.feed(stream_event::CopyStarted{at(2s)}),
             Actions{"SendStatus write " + lsn(2 * kSeg) + " flush " + lsn(2 * kSeg)})
       << "the confirmation received meanwhile counts";
+}
+
+// --- back-pressure from the spool (receive into a bucket) -------------------
+
+TEST(WalStreamMachineTest, AFullSpoolPausesReadingAndTheStatusKeepsGoing) {
+  Script script = streaming_receiver();
+  script.feed(wal(kSeg, 100));
+  script.feed(stream_event::Drained{at(10ms)});
+  EXPECT_FALSE(script.machine().reading_paused());
+  EXPECT_EQ(script.feed(stream_event::SpoolFull{}), Actions{});
+  EXPECT_TRUE(script.machine().reading_paused());
+  // What was written is still made durable and reported on time.
+  EXPECT_EQ(script.machine().next_deadline(), at(210ms));
+  EXPECT_EQ(script.feed(stream_event::TimerFired{at(210ms)}),
+            Actions{"RequestSync " + pos(1, kSeg + 100)});
+  EXPECT_EQ(script.feed(synced(1, kSeg + 100)),
+            Actions{"SendStatus write " + lsn(kSeg + 100) + " flush " + lsn(kSeg + 100)});
+  // Paused for longer than the status interval: the server still hears from
+  // us, so its wal_sender_timeout does not end the connection.
+  ASSERT_EQ(script.machine().next_deadline(), at(10'000ms));
+  EXPECT_EQ(script.feed(stream_event::TimerFired{at(10'000ms)}),
+            Actions{"SendStatus write " + lsn(kSeg + 100) + " flush " + lsn(kSeg + 100)});
+  EXPECT_TRUE(script.machine().reading_paused());
+  EXPECT_EQ(script.feed(stream_event::SpoolHasRoom{}), Actions{});
+  EXPECT_FALSE(script.machine().reading_paused());
+  EXPECT_EQ(script.feed(wal(kSeg + 100, 100)), Actions{"WriteWal " + pos(1, kSeg + 100) + " +100"});
+}
+
+TEST(WalStreamMachineTest, AFullSpoolStaysFullAcrossAReconnection) {
+  Script script = streaming_receiver();
+  script.feed(stream_event::SpoolFull{});
+  EXPECT_EQ(script.feed(lost()), Actions{"ReconnectAfter 1000ms"});
+  EXPECT_FALSE(script.machine().reading_paused()) << "not streaming: nothing to read";
+  script.feed(stream_event::TimerFired{at(2s)});
+  script.feed(connected(1));
+  script.feed(stream_event::CopyStarted{at(2s)});
+  EXPECT_TRUE(script.machine().reading_paused())
+      << "the uploads did not catch up while reconnecting";
+  script.feed(stream_event::SpoolHasRoom{});
+  EXPECT_FALSE(script.machine().reading_paused());
+}
+
+TEST(WalStreamMachineTest, AStopWhilePausedEndsWithoutReading) {
+  Script script = streaming_receiver();
+  script.feed(wal(kSeg, 100));
+  script.feed(stream_event::SpoolFull{});
+  EXPECT_EQ(script.feed(stream_event::StopRequested{}),
+            Actions{"RequestSync " + pos(1, kSeg + 100)});
+  EXPECT_FALSE(script.machine().reading_paused()) << "draining reads to see the server's end";
+  EXPECT_EQ(script.feed(synced(1, kSeg + 100)),
+            (Actions{"SendStatus write " + lsn(kSeg + 100) + " flush " + lsn(kSeg + 100),
+                     "Finish stop requested"}));
 }
 
 TEST(WalStreamMachineTest, LocalAckReportsWhatIsDurableWithoutConfirmation) {
