@@ -22,6 +22,7 @@
 #include "storage/s3_archive_scan.h"
 #include "storage/s3_client.h"
 #include "tests/integration/rgw_server.h"
+#include "tests/integration/s3_archive_checks.h"
 #include "tests/integration/test_env.h"
 #include "tests/integration/wal_archive.h"
 
@@ -34,50 +35,14 @@ using testing::IsEmpty;
 
 class S3ArchiveRestoreTest : public RgwTest {
  protected:
-  static EnvOverrides env() {
-    EnvOverrides result = server().aws_env();
-    for (const auto& [name, value] : password_env()) result[name] = value;
-    return result;
-  }
-
+  static EnvOverrides env() { return s3_receive_env(server()); }
   static storage::S3ArchiveScan scan(const protocol::S3Location& location) {
-    storage::S3ClientOptions options;
-    options.endpoint = server().endpoint();
-    options.region = server().region();
-    storage::S3Client client(options, {server().access_key_id(), server().secret_access_key(), ""});
-    return storage::scan_s3_archive(client, location, kSegmentSize);
+    return scan_bucket(server(), location);
   }
-
-  // The bucket holds segment `segno` and no segment before it is missing.
   static bool bucket_holds_through(const protocol::S3Location& location, std::uint64_t segno) {
-    const storage::S3ArchiveScan bucket = scan(location);
-    if (!storage::find_holes(bucket.contents, kSegmentSize).empty()) return false;
-    for (const auto& segment : bucket.contents.segments) {
-      if (segment.segno == segno) return true;
-    }
-    return false;
-  }
-
-  // Complete segments (plain or .zst) left in the spool: none once uploaded.
-  static std::vector<std::string> completed_in_spool(const fs::path& spool) {
-    std::vector<std::string> names;
-    for (const auto& file : list_archive(spool)) {
-      if (file.kind == FileKind::kComplete || file.kind == FileKind::kCompressed) {
-        names.push_back(file.name);
-      }
-    }
-    return names;
+    return it::bucket_holds_through(server(), location, segno);
   }
 };
-
-// Lines of a server log that say a WAL file came from restore_command.
-int restored_files(const std::string& log) {
-  int count = 0;
-  for (const auto& line : non_empty_lines(log)) {
-    if (line.find("restored log file \"") != std::string::npos) ++count;
-  }
-  return count;
-}
 
 TEST_F(S3ArchiveRestoreTest, AReceivedBucketRestoresACloneToItsLastCommit) {
   const std::uint32_t seed = kill_seed();
@@ -169,16 +134,8 @@ TEST_F(S3ArchiveRestoreTest, AReceivedBucketRestoresACloneToItsLastCommit) {
 
   // Restore from the bucket alone: the primary is down, the clone has no
   // primary_conninfo, and its pg_wal holds only the backup's WAL.
-  append_file(backup / "postgresql.auto.conf",
-              "restore_command = '" + TestEnv::walstream_binary().string() + " restore-wal " + url +
-                  " %f %p'\nrecovery_target_action = 'promote'\n");
-  write_file(backup / "recovery.signal", "");
-  auto restored = PgCluster::for_clone("s3_archive_restore_clone");
-  restored->start(server().aws_env());
-  std::string last;
-  ASSERT_TRUE(restored->wait_for_value("SELECT pg_is_in_recovery()", "f", 120s, &last))
-      << last << "\n"
-      << restored->log_tail(30);
+  auto restored = recover_from_bucket("s3_archive_restore_clone", url, server());
+  ASSERT_TRUE(restored);
   EXPECT_EQ(restored->query_value("SELECT note FROM marker WHERE id = 1"), "last committed row");
   EXPECT_EQ(restored->query_value(accounts), expected_accounts);
   EXPECT_EQ(restored->query_value(history), expected_history);

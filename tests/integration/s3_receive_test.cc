@@ -19,6 +19,7 @@
 #include "storage/s3_archive_scan.h"
 #include "storage/s3_client.h"
 #include "tests/integration/rgw_server.h"
+#include "tests/integration/s3_archive_checks.h"
 #include "tests/integration/test_env.h"
 #include "tests/integration/wal_archive.h"
 
@@ -31,29 +32,9 @@ using testing::Not;
 
 class S3ReceiveTest : public RgwTest {
  protected:
-  static EnvOverrides env() {
-    EnvOverrides result = server().aws_env();
-    for (const auto& [name, value] : password_env()) result[name] = value;
-    return result;
-  }
-
+  static EnvOverrides env() { return s3_receive_env(server()); }
   static storage::S3ArchiveScan scan(const protocol::S3Location& location) {
-    storage::S3ClientOptions options;
-    options.endpoint = server().endpoint();
-    options.region = server().region();
-    storage::S3Client client(options, {server().access_key_id(), server().secret_access_key(), ""});
-    return storage::scan_s3_archive(client, location, kSegmentSize);
-  }
-
-  // Complete segments (plain or .zst) left in the spool: none once uploaded.
-  static std::vector<std::string> completed_in_spool(const fs::path& spool) {
-    std::vector<std::string> names;
-    for (const auto& file : list_archive(spool)) {
-      if (file.kind == FileKind::kComplete || file.kind == FileKind::kCompressed) {
-        names.push_back(file.name);
-      }
-    }
-    return names;
+    return scan_bucket(server(), location);
   }
 
   // The bucket holds every segment from its first through `through_segno`
