@@ -101,6 +101,9 @@ void S3ArchiveUploader::stop() {
     stopping_ = true;
   }
   wake_.notify_all();
+  // An upload in progress would end only within the client's timeouts and
+  // retries (a minute for a server that hangs): cut it short instead.
+  for (auto& client : clients_) client->cancel();
   for (auto& thread : threads_) {
     if (thread.joinable()) thread.join();
   }
@@ -136,6 +139,8 @@ void S3ArchiveUploader::work(S3Client& client) {
     {
       std::lock_guard lock(mutex_);
       --running_;
+      // Cut short by stop(): the file stays in the spool, nothing failed.
+      if (failure && stopping_) return;
       if (failure && !failed_) {
         failed_ = true;
         report_failure = true;

@@ -99,9 +99,10 @@ class S3ArchiveUploader {
   // True once an upload failed for good (on_failure was called).
   bool failed() const;
 
-  // Takes no more files, waits for the uploads running (each ends within
-  // the client's timeouts and retries) and joins the threads. Queued files
-  // stay in the spool. Idempotent.
+  // Takes no more files, cancels the uploads running (their files stay in
+  // the spool, unconfirmed; a PUT cut short may have been stored, which the
+  // next start finds and compares) and joins the threads. Queued files stay
+  // in the spool. Idempotent.
   void stop();
 
  private:

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <exception>
@@ -280,6 +281,7 @@ struct S3Client::Impl {
                const std::function<void(Request&, int)>& before_attempt = {}) {
     std::chrono::milliseconds wait = options.retry.initial_backoff;
     for (int attempt = 1;; ++attempt) {
+      throw_if_cancelled(request);
       Request current = request;
       if (before_attempt) before_attempt(current, attempt);
       std::optional<Failure> failure;
@@ -292,7 +294,7 @@ struct S3Client::Impl {
         throw S3Unavailable(failure->error.kind(), std::move(message), failure->error.hint());
       }
       std::uniform_int_distribution<long long> jitter(wait.count() / 2, wait.count());
-      std::this_thread::sleep_for(std::chrono::milliseconds(jitter(random)));
+      sleep_unless_cancelled(std::chrono::milliseconds(jitter(random)));
       wait = std::min(wait * 2, options.retry.max_backoff);
     }
   }
@@ -378,6 +380,24 @@ struct S3Client::Impl {
     }
   }
 
+  // Called by libcurl about once a second, and as data moves: a non-zero
+  // answer aborts the transfer (CURLE_ABORTED_BY_CALLBACK).
+  static int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    return static_cast<Impl*>(user)->cancelled.load() ? 1 : 0;
+  }
+
+  void throw_if_cancelled(const Request& request) const {
+    if (cancelled.load()) throw Error(ErrorKind::kCancelled, describe(request) + " cancelled");
+  }
+
+  void sleep_unless_cancelled(std::chrono::milliseconds wait) const {
+    const auto until = std::chrono::steady_clock::now() + wait;
+    while (!cancelled.load() && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(
+          std::chrono::milliseconds(50), until - std::chrono::steady_clock::now()));
+    }
+  }
+
   static int on_seek(void* user, curl_off_t offset, int origin) {
     auto& transfer = *static_cast<Transfer*>(user);
     if (origin != SEEK_SET || offset < 0 ||
@@ -425,6 +445,9 @@ struct S3Client::Impl {
       curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
                        static_cast<long>(options.small_request_timeout.count()));
     }
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &Impl::on_progress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, this);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &Impl::on_header);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &transfer);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Impl::on_body);
@@ -450,6 +473,7 @@ struct S3Client::Impl {
     // on the handle; its connection does.
     curl_easy_reset(curl);
     if (transfer.exception) std::rethrow_exception(transfer.exception);
+    if (code == CURLE_ABORTED_BY_CALLBACK) throw_if_cancelled(request);
     if (code != CURLE_OK) {
       // libcurl's own text (one line, naming the host the user gave).
       const std::string detail = error_text[0] != '\0' ? std::string(error_text.data())
@@ -560,6 +584,8 @@ struct S3Client::Impl {
   std::string signing;
   std::unique_ptr<CURL, CurlFree> handle;
   std::minstd_rand random;
+  // cancel(): from any thread.
+  std::atomic<bool> cancelled{false};
 };
 
 S3Client::S3Client(S3ClientOptions options, S3Credentials credentials)
@@ -567,6 +593,8 @@ S3Client::S3Client(S3ClientOptions options, S3Credentials credentials)
       impl_(std::make_unique<Impl>(options_, std::move(credentials))) {}
 
 S3Client::~S3Client() = default;
+
+void S3Client::cancel() { impl_->cancelled.store(true); }
 
 S3PutOutcome S3Client::put_object(const std::string& bucket, const std::string& key,
                                   ByteView content) {

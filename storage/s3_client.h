@@ -143,6 +143,12 @@ class S3Client {
   // Deletes BUCKET/KEY; deleting a missing key succeeds, as in S3.
   void delete_object(const std::string& bucket, const std::string& key);
 
+  // From any thread: the request in progress ends within about a second
+  // (libcurl's progress callback), and this and every later request throws
+  // walstream::Error (kCancelled). A PUT cut short may still have been
+  // stored: the caller's next run finds the key taken and compares.
+  void cancel();
+
   const S3ClientOptions& options() const { return options_; }
 
  private:

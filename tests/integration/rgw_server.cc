@@ -1,5 +1,6 @@
 #include "tests/integration/rgw_server.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -194,6 +195,29 @@ void RgwServer::start_gateway() const {
   if (result.exit_code != 0) {
     throw std::runtime_error("starting the gateway again failed: " + result.describe());
   }
+}
+
+namespace {
+
+void signal_gateway(const fs::path& dir, int signal) {
+  const fs::path pid_file = dir / "run" / "ceph-client.rgw.walstream.pid";
+  const std::string text = read_file(pid_file);
+  const pid_t pid = static_cast<pid_t>(std::stol(text));
+  if (pid <= 1 || ::kill(pid, signal) != 0) {
+    throw std::runtime_error("cannot signal the gateway (" + pid_file.string() + ": " + text + ")");
+  }
+}
+
+}  // namespace
+
+void RgwServer::freeze_gateway() const {
+  if (!owned_) throw std::runtime_error("the shared gateway is not ours to freeze");
+  signal_gateway(dir_, SIGSTOP);
+}
+
+void RgwServer::thaw_gateway() const {
+  if (!owned_) throw std::runtime_error("the shared gateway is not ours to thaw");
+  signal_gateway(dir_, SIGCONT);
 }
 
 void RgwServer::stop() {

@@ -78,6 +78,11 @@ class RgwServer {
   // a gateway of one's own (start()); throw std::runtime_error on failure.
   void stop_gateway() const;
   void start_gateway() const;
+  // A hung server: the gateway's process is stopped (SIGSTOP), so the kernel
+  // still accepts connections and requests then wait for an answer that
+  // does not come; thaw_gateway() sends SIGCONT. Own gateway only.
+  void freeze_gateway() const;
+  void thaw_gateway() const;
 
   // Last lines of the gateway's log, for assertion messages.
   std::string log_tail(int lines = 30) const;

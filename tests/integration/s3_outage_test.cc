@@ -57,6 +57,7 @@ class S3OutageTest : public ::testing::Test {
   }
   void TearDown() override {
     // A test that failed with the gateway stopped must not leave it so.
+    if (gateway_ && gateway_frozen_) gateway_->thaw_gateway();
     if (gateway_ && gateway_stopped_) gateway_->start_gateway();
   }
 
@@ -94,6 +95,7 @@ class S3OutageTest : public ::testing::Test {
   std::unique_ptr<PgCluster> primary_;
   protocol::S3Location location_;
   bool gateway_stopped_ = false;
+  bool gateway_frozen_ = false;
 };
 
 std::unique_ptr<RgwServer> S3OutageTest::gateway_;
@@ -228,6 +230,39 @@ TEST_F(S3OutageTest, WithNoLoopAnUnreachableBucketEndsTheRunAndKeepsTheFiles) {
   EXPECT_GE(completed_in_spool(spool).size(), 1u)
       << "the segments not uploaded must stay in the spool\n"
       << describe_archive(spool);
+}
+
+// A gateway that hangs (accepts, never answers) holds an upload for the
+// client's stall timeout (a minute) per attempt; SIGINT cancels it instead
+// of waiting: the run ends at once, and the file stays in the spool.
+TEST_F(S3OutageTest, AStopEndsPromptlyWhileAnUploadHangs) {
+  const std::string url = protocol::to_string(location_);
+  const fs::path spool = TestEnv::unique_path("s3_outage_hung_spool");
+  auto receiver =
+      start_walstream(receive_args(spool, *primary_,
+                                   {"-S", "outage", "--archive", url, "-s", "1", "--no-progress"}),
+                      env());
+  ASSERT_TRUE(wait_until([&] { return !receiver->running() || slot_active(); }, 60s) &&
+              receiver->running())
+      << receiver->wait(10s).describe();
+
+  gateway_->freeze_gateway();
+  gateway_frozen_ = true;
+  generate_wal(*primary_, 2);
+  ASSERT_TRUE(wait_until([&] { return !completed_in_spool(spool).empty(); }, 60s))
+      << describe_archive(spool);
+  std::this_thread::sleep_for(2s);  // the upload is on its way, and hangs
+  ASSERT_TRUE(receiver->running()) << receiver->wait(10s).describe();
+
+  const auto stopping = std::chrono::steady_clock::now();
+  const CommandResult stopped = stop_receiver(*receiver);
+  const auto took = std::chrono::steady_clock::now() - stopping;
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.describe();
+  EXPECT_LT(took, 10s) << "SIGINT waited for the hung upload";
+  EXPECT_FALSE(completed_in_spool(spool).empty()) << describe_archive(spool);
+
+  gateway_->thaw_gateway();
+  gateway_frozen_ = false;
 }
 
 }  // namespace
