@@ -10,7 +10,7 @@
 #           every other integration test, against PostgreSQL 15 with the
 #           sanitized walstream (each integration test runs once in all)
 #   tsan    ThreadSanitizer build (build-tsan/): unit tests of the threaded
-#           storage parts
+#           storage parts (syncer, writers, write pool, S3 uploader)
 #   fuzz    libFuzzer build (clang, build-fuzz/): each fuzz target fuzzes
 #           for WALSTREAM_FUZZ_SECONDS (15) from its corpus
 # Every stage runs even when an earlier one failed; a line per stage at the
@@ -201,7 +201,8 @@ if wants tsan; then
   # The parts that run threads: only their tests are built, so only they
   # run (the other executables' cases are NOT_BUILT placeholders, unlabelled).
   if ! configure_and_build build-tsan wal_syncer_test wal_archive_writer_test \
-    zstd_archiver_test file_write_pool_test background_writer_test wal_segment_writer_test -- \
+    zstd_archiver_test file_write_pool_test background_writer_test wal_segment_writer_test \
+    s3_archive_uploader_test -- \
     -DWALSTREAM_SANITIZE=thread "${sanitizer_flags[@]}"; then
     record tsan FAILED "$start" "build failed"
   elif TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
