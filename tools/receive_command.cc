@@ -173,6 +173,14 @@ int ReceiveCommand::run() {
     target.max_spool_bytes = max_spool_size_;
     options_.s3_archive = std::move(target);
   }
+  if (!options_.s3_archive) {
+    for (const char* flag : {"--max-spool-size", "--upload-parallelism"}) {
+      if (command_->count(flag) > 0) {
+        throw Error(ErrorKind::kUsage, std::string(flag) + " needs --archive s3://BUCKET/PREFIX",
+                    "a directory archive has no spool and uploads nothing");
+      }
+    }
+  }
   if (ack_ == "remote") {
     if (!options_.s3_archive) {
       throw Error(ErrorKind::kUsage, "--ack=remote needs --archive s3://BUCKET/PREFIX",

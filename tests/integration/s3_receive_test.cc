@@ -255,7 +255,7 @@ TEST_F(S3ReceiveTest, RemoteAckKeepsTheSlotBehindTheBucket) {
   EXPECT_LT(final_slot, parse_lsn(endpos)) << "the .partial segment's WAL is not in the bucket";
 }
 
-TEST_F(S3ReceiveTest, RemoteAckNeedsABucketAndExcludesSynchronous) {
+TEST_F(S3ReceiveTest, RemoteAckSpoolAndUploadFlagsNeedABucket) {
   const std::string url = protocol::to_string(protocol::S3Location{bucket(), unique_prefix()});
   const CommandResult no_bucket =
       run_walstream({"receive", "-D", TestEnv::unique_path("s3_ack_dir").string(), "--ack=remote"},
@@ -268,6 +268,12 @@ TEST_F(S3ReceiveTest, RemoteAckNeedsABucketAndExcludesSynchronous) {
                     server().aws_env(), 60s);
   EXPECT_EQ(synchronous.exit_code, kExitUsage) << synchronous.describe();
   EXPECT_THAT(synchronous.err, HasSubstr("cannot be combined"));
+  for (const std::string flag : {"--max-spool-size=64MB", "--upload-parallelism=2"}) {
+    const CommandResult no_spool = run_walstream(
+        {"receive", "-D", TestEnv::unique_path("s3_spool_flag").string(), flag}, {}, 60s);
+    EXPECT_EQ(no_spool.exit_code, kExitUsage) << no_spool.describe();
+    EXPECT_THAT(no_spool.err, HasSubstr(flag.substr(0, flag.find('=')) + " needs --archive"));
+  }
 }
 
 }  // namespace
