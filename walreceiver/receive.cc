@@ -128,6 +128,10 @@ class Receiver {
   std::unique_ptr<storage::S3ArchiveUploader> uploader_;
   std::optional<SpoolPressure> spool_pressure_;
   std::optional<std::chrono::steady_clock::time_point> spool_full_since_;
+  // A bucket slower than the WAL fills the spool again and again: said once
+  // a minute (with the matching "caught up"), at debug level otherwise.
+  std::optional<std::chrono::steady_clock::time_point> spool_full_said_;
+  bool said_full_ = false;
   std::optional<std::chrono::steady_clock::time_point> unavailable_since_;
   std::optional<std::chrono::steady_clock::time_point> unavailable_logged_;
   bool stop_requested_ = false;
@@ -368,7 +372,10 @@ void Receiver::spool_changed() {
     case SpoolPressure::Change::kFull:
       spool_full_since_ = now;
       stats_.on_spool_full(true);
-      spdlog::warn(
+      said_full_ = !spool_full_said_ || now - *spool_full_said_ >= std::chrono::minutes(1);
+      if (said_full_) spool_full_said_ = now;
+      spdlog::log(
+          said_full_ ? spdlog::level::warn : spdlog::level::debug,
           "the spool holds {} file(s) not yet in {} (--max-spool-size {} MiB): reading from the "
           "server pauses until the uploads catch up; {}",
           waiting, protocol::to_string(options_.s3_archive->location),
@@ -382,10 +389,10 @@ void Receiver::spool_changed() {
           std::chrono::duration_cast<std::chrono::seconds>(now - spool_full_since_.value_or(now));
       spool_full_since_.reset();
       stats_.on_spool_full(false);
-      spdlog::info(
-          "the uploads caught up ({} file(s) waiting): reading from the server again "
-          "after {} s paused",
-          waiting, paused.count());
+      spdlog::log(said_full_ ? spdlog::level::info : spdlog::level::debug,
+                  "the uploads caught up ({} file(s) waiting): reading from the server again "
+                  "after {} s paused",
+                  waiting, paused.count());
       driver_.post(stream_event::SpoolHasRoom{});
       return;
     }

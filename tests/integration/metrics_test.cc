@@ -28,6 +28,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/integration/metrics_scraper.h"
 #include "tests/integration/test_env.h"
 #include "tests/integration/wal_archive.h"
 
@@ -39,146 +40,6 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-// --- a plain HTTP client ----------------------------------------------------
-
-// A TCP connection to 127.0.0.1:port (closed when destroyed).
-class Connection {
- public:
-  explicit Connection(int port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<std::uint16_t>(port));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port) + ": " +
-                               std::strerror(errno));
-    }
-  }
-  ~Connection() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
-
-  void send(const std::string& bytes) {
-    ASSERT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL),
-              static_cast<ssize_t>(bytes.size()));
-  }
-  // Everything until the server closes the connection (nullopt if it has
-  // not within `timeout`).
-  std::optional<std::string> read_to_end(std::chrono::milliseconds timeout) {
-    std::string text;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return std::nullopt;
-      pollfd poll_fd{fd_, POLLIN, 0};
-      if (::poll(&poll_fd, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buffer[65536];
-      const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
-      if (n == 0) return text;
-      if (n < 0) return errno == ECONNRESET ? std::optional<std::string>(text) : std::nullopt;
-      text.append(buffer, static_cast<std::size_t>(n));
-    }
-  }
-
- private:
-  int fd_ = -1;
-};
-
-struct HttpResponse {
-  int status = 0;
-  std::string head;
-  std::string body;
-};
-
-HttpResponse http_request(int port, const std::string& method, const std::string& target) {
-  Connection connection(port);
-  connection.send(method + " " + target +
-                  " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-  const std::optional<std::string> text = connection.read_to_end(std::chrono::seconds(10));
-  HttpResponse response;
-  if (!text) {
-    ADD_FAILURE() << method << " " << target << ": no complete response";
-    return response;
-  }
-  const std::size_t end_of_head = text->find("\r\n\r\n");
-  if (!text->starts_with("HTTP/1.1 ") || end_of_head == std::string::npos) {
-    ADD_FAILURE() << method << " " << target << ": not an HTTP response: " << *text;
-    return response;
-  }
-  response.status = std::stoi(text->substr(9, 3));
-  response.head = text->substr(0, end_of_head);
-  response.body = text->substr(end_of_head + 4);
-  return response;
-}
-
-// Every sample of a /metrics text, by `name{labels}`. Every line must be a
-// HELP or TYPE comment or a `name{labels} value` sample with a number.
-std::map<std::string, double> parse_metrics(const std::string& text) {
-  static const std::regex sample(
-      R"(^([a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})?) )"
-      R"(([-+]?([0-9.]+([eE][-+]?[0-9]+)?|Inf)|NaN)$)");
-  std::map<std::string, double> samples;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.starts_with("# HELP ") || line.starts_with("# TYPE ")) continue;
-    std::smatch match;
-    if (!std::regex_match(line, match, sample)) {
-      ADD_FAILURE() << "not a sample line: \"" << line << "\"";
-      continue;
-    }
-    samples[match[1]] = std::stod(match[5]);
-  }
-  if (!text.ends_with("\n")) ADD_FAILURE() << "the text does not end with a line feed";
-  return samples;
-}
-
-class Scraper {
- public:
-  explicit Scraper(int port) : port_(port) {}
-  // The samples of one GET /metrics (empty when it failed).
-  std::map<std::string, double> scrape() {
-    const HttpResponse response = http_request(port_, "GET", "/metrics");
-    EXPECT_EQ(response.status, 200) << response.head;
-    EXPECT_THAT(response.head, HasSubstr("Content-Type: text/plain; version=0.0.4"));
-    last_ = response.body;
-    return parse_metrics(response.body);
-  }
-  double value(const std::string& name) {
-    const auto samples = scrape();
-    const auto found = samples.find(name);
-    if (found == samples.end()) {
-      ADD_FAILURE() << "no " << name << " in\n" << last_;
-      return -1;
-    }
-    return found->second;
-  }
-  const std::string& last() const { return last_; }
-
- private:
-  int port_;
-  std::string last_;
-};
-
-// The port of "serving metrics on 127.0.0.1:PORT" in the receiver's log; 0
-// when it never said so.
-int metrics_port(Process& receiver) {
-  static const std::regex serving(R"(serving metrics on 127\.0\.0\.1:([0-9]+))");
-  int port = 0;
-  wait_until(
-      [&] {
-        std::smatch match;
-        const std::string err = receiver.stderr_so_far();
-        if (std::regex_search(err, match, serving)) port = std::stoi(match[1]);
-        return port != 0 || !receiver.running();
-      },
-      30s);
-  return port;
-}
 
 constexpr const char* kPrefix = "walstream_receive_";
 
@@ -297,7 +158,7 @@ TEST_F(MetricsTest, KeepAliveServesSeveralRequestsOnOneConnection) {
       receive_args(archive, primary(), {"--metrics-listen=127.0.0.1:0", "-v"}), password_env());
   const int port = metrics_port(*receiver);
   ASSERT_NE(port, 0) << receiver->wait(10s).describe();
-  Connection connection(port);
+  LoopbackConnection connection(port);
   connection.send(
       "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
       "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -329,11 +190,11 @@ TEST_F(MetricsTest, StalledScrapersDoNotStallReceiving) {
   }));
 
   const auto stalled_at = std::chrono::steady_clock::now();
-  Connection half(port);
+  LoopbackConnection half(port);
   half.send("GET /metr");
-  Connection silent(port);
+  LoopbackConnection silent(port);
   // An oversized request is cut off as soon as it passes the limit.
-  Connection oversized(port);
+  LoopbackConnection oversized(port);
   oversized.send("GET /metrics HTTP/1.1\r\nX-Filler: " + std::string(20000, 'a') + "\r\n\r\n");
 
   const std::uint64_t lsn = parse_lsn(generate_wal(primary(), 2));
@@ -342,7 +203,7 @@ TEST_F(MetricsTest, StalledScrapersDoNotStallReceiving) {
       << describe_archive(archive);
   EXPECT_GT(scraper.value(std::string(kPrefix) + "segments_completed_total"), 0);
 
-  const auto dropped = [](Connection& connection) {
+  const auto dropped = [](LoopbackConnection& connection) {
     const auto text = connection.read_to_end(20s);
     return text.has_value() && text->empty();
   };
