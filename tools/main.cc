@@ -2,6 +2,8 @@
 // subcommand, and is the only place that prints errors and picks exit codes
 // (tools/exit_codes.h: 0 success, 1 failure, 2 usage, 3 connection, 4 server,
 // 5 local I/O, 130 interrupted).
+#include <malloc.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
@@ -21,7 +23,23 @@ using walstream::tools::kExitFailure;
 using walstream::tools::kExitUsage;
 using walstream::tools::print_error;
 
+namespace {
+
+// libpq allocates every CopyData message (up to 128 kB of WAL) with malloc
+// and we free a batch of them at once. With glibc's adaptive thresholds the
+// freed top of the heap went back to the kernel after a batch and the next
+// batch faulted in fresh zeroed pages: up to one page fault per 4 kB of WAL.
+// Fixed thresholds keep the freed memory for the next batch (the held
+// messages are bounded, so is what stays).
+void keep_freed_memory() {
+  ::mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+  ::mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  keep_freed_memory();
   walstream::tools::set_up_logging();
   CLI::App app{"walstream: PostgreSQL physical replication client (clone, receive, check, bench)",
                "walstream"};
