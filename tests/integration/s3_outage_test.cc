@@ -52,7 +52,10 @@ class S3OutageTest : public ::testing::Test {
   static void TearDownTestSuite() { gateway_.reset(); }
   void SetUp() override {
     ASSERT_TRUE(gateway_) << "no RADOS Gateway: " << start_error_;
-    primary_ = start_primary("s3_outage_primary",
+    // One name per test: run in one process, the suite's tests share a
+    // scratch directory.
+    static int started = 0;
+    primary_ = start_primary("s3_outage_primary" + std::to_string(++started),
                              PgClusterOptions{.extra_conf = {"wal_sender_timeout = '3s'"}});
     create_slot(*primary_, "outage");
     location_ = protocol::S3Location{
