@@ -63,6 +63,13 @@ std::unique_ptr<PgCluster> recover_from_bucket(std::string_view clone_name, cons
   return restored;
 }
 
+std::uint64_t commit_marker_row(PgCluster& primary) {
+  primary.exec("INSERT INTO marker VALUES (1, 'last committed row')");
+  const std::uint64_t last_commit = parse_lsn(flush_lsn(primary));
+  primary.exec("SELECT pg_switch_wal()");
+  return segno_of(last_commit);
+}
+
 int restored_files(const std::string& log) {
   int count = 0;
   for (const auto& line : non_empty_lines(log)) {

@@ -39,6 +39,11 @@ std::vector<std::string> completed_in_spool(const std::filesystem::path& spool);
 std::unique_ptr<PgCluster> recover_from_bucket(std::string_view clone_name, const std::string& url,
                                                const RgwServer& gateway);
 
+// Commits row (1, 'last committed row') into the table `marker` as the
+// primary's last commit and switches WAL; returns the segment number (on
+// timeline 1) of that commit.
+std::uint64_t commit_marker_row(PgCluster& primary);
+
 // Lines of a server log that say a WAL file came from restore_command.
 int restored_files(const std::string& log);
 

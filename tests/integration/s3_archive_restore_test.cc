@@ -105,10 +105,7 @@ TEST_F(S3ArchiveRestoreTest, AReceivedBucketRestoresACloneToItsLastCommit) {
   receiver = start_walstream(args, env());
   std::this_thread::sleep_for(1s);
   stop_load(*load);
-  primary->exec("INSERT INTO marker VALUES (1, 'last committed row')");
-  const std::uint64_t last_commit = parse_lsn(flush_lsn(*primary));
-  primary->exec("SELECT pg_switch_wal()");
-  const std::uint64_t last_segno = segno_of(last_commit);
+  const std::uint64_t last_segno = commit_marker_row(*primary);
   // It ends once the segment of the last commit, and every one before it,
   // is in the bucket.
   ASSERT_TRUE(

@@ -187,10 +187,7 @@ TEST_F(S3OutageTest, AFullSpoolPausesReadingAndTheSlotHoldsTheWalUntilTheBucketI
       << receiver->stderr_so_far();
   std::this_thread::sleep_for(1s);
   stop_load(*load);
-  primary_->exec("INSERT INTO marker VALUES (1, 'last committed row')");
-  const std::uint64_t last_commit = parse_lsn(flush_lsn(*primary_));
-  primary_->exec("SELECT pg_switch_wal()");
-  const std::uint64_t last_segno = segno_of(last_commit);
+  const std::uint64_t last_segno = commit_marker_row(*primary_);
   ASSERT_TRUE(wait_until(
                   [&] {
                     return !receiver->running() ||
