@@ -85,15 +85,22 @@ TEST_F(S3ArchiveRestoreTest, AReceivedBucketRestoresACloneToItsLastCommit) {
       << killed.describe();
   ASSERT_TRUE(walsenders_gone());
 
-  // Second run: resumes, and is killed once it streamed three more segments.
+  // Second run: resumes, and is killed once it uploaded three more segments.
+  // Waiting on its log and the bucket, not on the primary's WAL, lets a slow
+  // (sanitized) start finish its scan of the bucket before the kill.
+  auto newest_in_bucket = [&] {
+    const auto& segments = scan(location).contents.segments;
+    return segments.empty() ? protocol::SegmentNo{0} : segments.back().segno;
+  };
+  const protocol::SegmentNo first_run_newest = newest_in_bucket();
   receiver = start_walstream(args, env());
-  const std::uint64_t second_start = parse_lsn(flush_lsn(*primary));
   ASSERT_TRUE(wait_until(
       [&] {
         return !receiver->running() ||
-               parse_lsn(flush_lsn(*primary)) > second_start + 3 * kSegmentSize;
+               (receiver->stderr_so_far().find("continuing the archive at") != std::string::npos &&
+                newest_in_bucket() >= first_run_newest + 3);
       },
-      60s));
+      60s, 100ms));
   std::this_thread::sleep_for(kill_delay());
   ASSERT_TRUE(receiver->running()) << receiver->wait(10s).describe();
   killed = stop_receiver(*receiver, SIGKILL);
