@@ -189,7 +189,13 @@ TEST_F(S3ReceiveTest, AFailedUploadEndsTheRunAndKeepsTheFile) {
   })) << receiver->wait(10s).describe();
   ASSERT_TRUE(receiver->running()) << receiver->wait(10s).describe();
   const std::string name = segment_name(1, segno_of(parse_lsn(flush_lsn(*primary))));
-  ASSERT_TRUE(fs::exists(spool / (name + ".partial"))) << describe_archive(spool);
+  // The walsender shows up before the first WAL reaches the spool: under
+  // ASan the .partial file appears a while after pg_stat_replication's row.
+  ASSERT_TRUE(wait_until([&] {
+    return !receiver->running() || fs::exists(spool / (name + ".partial"));
+  })) << describe_archive(spool);
+  ASSERT_TRUE(fs::exists(spool / (name + ".partial")))
+      << describe_archive(spool) << receiver->wait(10s).describe();
   server().put_object(bucket(), location.prefix + name, "not this segment");
 
   generate_wal(*primary, 2);
