@@ -5,6 +5,7 @@
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -454,8 +455,10 @@ void Receiver::report_storage_events(storage::WalArchiveWriterOptions& storage_o
   ReceiveStats* stats = &stats_;
   const bool plain_uploads = options_.s3_archive && !options_.zstd_level;
   const bool compressed_uploads = options_.s3_archive && options_.zstd_level;
+  // Dispatched: a synchronous standby's syncs run on the io thread, and a
+  // post per commit batch only added a turn of the io_context.
   storage_options.on_fdatasync = [executor = executor_, stats](std::chrono::nanoseconds took) {
-    asio::post(executor, [stats, took] { stats->on_fdatasync(took); });
+    asio::dispatch(executor, [stats, took] { stats->on_fdatasync(took); });
   };
   storage_options.on_segment_completed = [this, executor = executor_, stats,
                                           plain_uploads](const std::string& name) {

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -34,6 +35,10 @@ class CommandInProgress {
   bool& flag_;
 };
 
+// At most this long between two turns of the io_context for its other
+// handlers, while the socket always has more to read.
+constexpr std::chrono::milliseconds kMaxRunWithoutYield{10};
+
 // How long a COPY state waits when nothing is timed (the server answers, or
 // keepalives arrive, well before).
 constexpr std::chrono::seconds kIdleWait{60};
@@ -55,9 +60,14 @@ WalStreamDriver::WalStreamDriver(WalStreamConfig config, WalStreamDriverOptions 
 
 WalStreamDriver::~WalStreamDriver() { inbox_->wake = nullptr; }
 
+// Reports from the storage are dispatched, not posted: a sync that ran on the
+// io thread itself (a synchronous standby's) is in the inbox before the driver
+// reads on. Posted, it waited until the socket was found empty, and while WAL
+// kept arriving during each sync the flush position was not reported at all:
+// commits waiting for this standby piled up (docs/PERFORMANCE.md).
 std::function<void(const protocol::StreamPosition&)> WalStreamDriver::durable_callback() {
   return [inbox = inbox_](const protocol::StreamPosition& durable) {
-    asio::post(inbox->executor, [inbox, durable] {
+    asio::dispatch(inbox->executor, [inbox, durable] {
       inbox->events.emplace_back(stream_event::SyncCompleted{durable});
       if (inbox->wake) inbox->wake();
     });
@@ -66,7 +76,7 @@ std::function<void(const protocol::StreamPosition&)> WalStreamDriver::durable_ca
 
 std::function<void(std::exception_ptr)> WalStreamDriver::failure_callback() {
   return [inbox = inbox_](std::exception_ptr error) {
-    asio::post(inbox->executor, [inbox, error] {
+    asio::dispatch(inbox->executor, [inbox, error] {
       if (!inbox->storage_failure) inbox->storage_failure = error;
       if (inbox->wake) inbox->wake();
     });
@@ -122,12 +132,15 @@ asio::awaitable<StreamEndReason> WalStreamDriver::run() {
   for (;;) {
     feed_inbox();
     if (auto reason = co_await run_actions()) co_return *reason;
-    if (yield_due_) {
-      // Catching up, the socket always has more: without this, timers and
-      // other work on the io_context (the storage's reports, a metrics
-      // scrape) would wait until the server pauses.
+    if (yield_due_ || StreamClock::now() - last_yield_ >= kMaxRunWithoutYield) {
+      // Catching up, or syncing while WAL keeps arriving (a synchronous
+      // standby under load reads more after every sync), the socket always
+      // has more: without this, a signal, timers and other work on the
+      // io_context (the storage's reports, a metrics scrape) would wait until
+      // the server pauses.
       yield_due_ = false;
       co_await asio::post(timer_.get_executor(), asio::use_awaitable);
+      last_yield_ = StreamClock::now();
     }
     feed_inbox();
     if (machine_.has_action()) continue;
@@ -370,7 +383,8 @@ asio::awaitable<void> WalStreamDriver::receive() {
 
       const auto deadline = machine_.next_deadline().value_or(StreamClock::now() + kIdleWait);
       co_await connection_->wait_readable(deadline);
-      if (StreamClock::now() >= deadline) {
+      last_yield_ = StreamClock::now();  // waiting let the other handlers run
+      if (last_yield_ >= deadline) {
         feed(stream_event::TimerFired{StreamClock::now()});
         co_return;
       }

@@ -64,9 +64,10 @@ class WalStreamDriver {
   // Statistics to keep up to date (receive); must outlive run(). Updated on
   // run()'s thread, without allocating.
   void attach_stats(ReceiveStats& stats) { stats_ = &stats; }
-  // For the storage's options: thread-safe callbacks that post to run()'s
-  // executor. They may outlive the driver (then they do nothing), not the
-  // io_context.
+  // For the storage's options: thread-safe callbacks that hand their report
+  // to run()'s executor, at once when called on its thread (an inline sync)
+  // and posted otherwise. They may outlive the driver (then they do nothing),
+  // not the io_context.
   std::function<void(const protocol::StreamPosition&)> durable_callback();
   std::function<void(std::exception_ptr)> failure_callback();
 
@@ -127,6 +128,8 @@ class WalStreamDriver {
   // A full batch was taken without waiting for the socket: let the
   // io_context run its other handlers before the next.
   bool yield_due_ = false;
+  // When run() last let the io_context run its other handlers (see run()).
+  StreamClock::time_point last_yield_ = StreamClock::now();
   std::optional<StreamEndReason> finished_;
 
   // Received CopyData buffers the pending WriteWal actions point into.

@@ -32,6 +32,9 @@
  *       sync (its bytes and size go back to what they were then), as the
  *       kernel may drop dirty pages after a writeback error: WAL reported as
  *       flushed despite the failure then shows up as lost.
+ *   WALSTREAM_FAULT_SYNC_DELAY_MS=N  every fsync or fdatasync of a regular
+ *       file sleeps N ms first, as on a slow disk (with or without
+ *       WALSTREAM_FAULT): WAL then surely arrives while a sync runs.
  *   WALSTREAM_FAULT_EXE=NAME  act only in a process whose executable is NAME
  *       (children that inherit LD_PRELOAD are left alone); a forked child is
  *       always left alone.
@@ -56,6 +59,7 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 enum {
@@ -132,6 +136,7 @@ static pid_t owner_pid;
 static int enabled_here; /* this process is the one to act in */
 static int log_fd = -1;
 static char report_path[PATH_MAX];
+static long sync_delay_ms; /* WALSTREAM_FAULT_SYNC_DELAY_MS */
 static struct DirtyFile dirty[DIRTY_FILES_MAX];
 static char first_failed_path[PATH_MAX]; /* of the first failed call */
 static __thread int in_shim;             /* the shim's own libc calls pass straight through */
@@ -259,6 +264,8 @@ static void init(void) {
   owner_pid = getpid();
   const char* exe = getenv("WALSTREAM_FAULT_EXE");
   enabled_here = exe == NULL || *exe == '\0' || executable_matches(exe);
+  const char* delay = getenv("WALSTREAM_FAULT_SYNC_DELAY_MS");
+  if (enabled_here && delay != NULL) sync_delay_ms = strtol(delay, NULL, 10);
   const char* spec = getenv("WALSTREAM_FAULT");
   if (enabled_here && spec != NULL && *spec != '\0') {
     if (parse_spec(spec, &config) != 0) {
@@ -621,6 +628,11 @@ static int sync_common(const char* name, int fd, unsigned file_kind, fd_fn fn) {
   call.path2[0] = '\0';
   decide(&call);
   const int is_file_sync = (file_kind == kFsync || file_kind == kFdatasync) && !is_dir;
+  if (is_file_sync && sync_delay_ms > 0) {
+    struct timespec pause = {sync_delay_ms / 1000, (sync_delay_ms % 1000) * 1000000L};
+    while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {
+    }
+  }
   if (call.fail != 0) {
     if (is_file_sync) after_sync(fd, 0);
     log_call(&call, 0);

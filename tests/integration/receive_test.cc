@@ -429,6 +429,76 @@ TEST(ReceiveTest, SynchronousStandbyBlocksCommitsWhileStopped) {
   EXPECT_EQ(result.exit_code, 0) << result.describe();
 }
 
+// A synchronous standby reports each sync at once, even when more WAL came in
+// while it synced. The receiver's every fdatasync takes 50 ms (the fault
+// shim's delay), and another session commits every few milliseconds without
+// waiting for the standby, so WAL always arrives during a sync. The flush
+// position used to be reported only when a read found the socket empty,
+// which then never happened: a waiting commit waited for the whole load.
+TEST(ReceiveTest, SynchronousStandbyReportsEachSyncWhileWalKeepsArriving) {
+  auto primary = start_primary("busy_sync_primary");
+  create_slot(*primary, "busy_sync");
+  primary->exec("CREATE TABLE busy_rows (id int)");
+  const fs::path archive = TestEnv::unique_path("busy_sync_archive");
+  EnvOverrides env = password_env();
+  env["LD_PRELOAD"] = TestEnv::fault_shim().string();
+  env["WALSTREAM_FAULT_SYNC_DELAY_MS"] = "50";
+  env["WALSTREAM_FAULT_EXE"] = "walstream";
+  auto receiver =
+      start_walstream(receive_args(archive, *primary, {"-S", "busy_sync", "--synchronous"}), env);
+  ASSERT_TRUE(wait_slot_active(*primary, "busy_sync", *receiver)) << receiver->wait(10s).describe();
+  primary->exec("ALTER SYSTEM SET synchronous_standby_names = 'walstream'");
+  primary->exec("SELECT pg_reload_conf()");
+  std::string last;
+  ASSERT_TRUE(primary->wait_for_value(
+      "SELECT string_agg(application_name || ':' || sync_state, ',') FROM pg_stat_replication",
+      "walstream:sync", 30s, &last))
+      << last;
+
+  // The load: a commit every 5 ms for up to 60 s, each one not waiting for
+  // the standby (fewer messages per sync than the receiver's read batch).
+  std::thread load([&] {
+    try {
+      primary->exec(
+          "DO $$ DECLARE stop timestamptz := clock_timestamp() + interval '60 s'; BEGIN "
+          "PERFORM set_config('synchronous_commit', 'local', false); "
+          "PERFORM set_config('application_name', 'busy_load', false); "
+          "WHILE clock_timestamp() < stop LOOP INSERT INTO busy_rows VALUES (0); "
+          "COMMIT; PERFORM pg_sleep(0.005); END LOOP; END $$");
+    } catch (const std::exception&) {  // cancelled below: the expected end
+    }
+  });
+  struct EndLoad {
+    std::thread& thread;
+    PgCluster& server;
+    ~EndLoad() {
+      try {
+        server.exec(
+            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'busy_load'");
+      } catch (const std::exception&) {
+      }
+      thread.join();
+    }
+  } end_load{load, *primary};
+  ASSERT_TRUE(primary->wait_for_value("SELECT count(*) > 100 FROM busy_rows", "t", 30s, &last))
+      << "the load does not commit";
+
+  // Each commit waits for at most two syncs (the one running, then its own).
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 5; ++i) primary->exec("INSERT INTO busy_rows VALUES (1)");
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_LT(took, 10s) << "5 commits waited "
+                       << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                       << " ms for a standby that syncs in 50 ms";
+  EXPECT_EQ(primary->query_value("SELECT count(*) FROM busy_rows WHERE id = 1"), "5");
+
+  primary->exec("ALTER SYSTEM RESET synchronous_standby_names");
+  primary->exec("SELECT pg_reload_conf()");
+  const CommandResult result = stop_receiver(*receiver, SIGTERM);
+  EXPECT_EQ(result.exit_code, 0) << result.describe();
+}
+
 // --- e. clone, then receive on its slot -------------------------------------
 
 TEST(ReceiveTest, CloneThenReceiveOnOneSlotLeavesNoGap) {
