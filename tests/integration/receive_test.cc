@@ -354,6 +354,26 @@ TEST(ReceiveTest, NoLoopExitsAfterWalsenderTerminated) {
 
 // --- d. synchronous standby -------------------------------------------------
 
+// Names walstream (the default application_name) the primary's synchronous
+// standby and waits until pg_stat_replication says it is one.
+::testing::AssertionResult make_synchronous_standby(PgCluster& primary) {
+  primary.exec("ALTER SYSTEM SET synchronous_standby_names = 'walstream'");
+  primary.exec("SELECT pg_reload_conf()");
+  std::string last;
+  if (primary.wait_for_value(
+          "SELECT string_agg(application_name || ':' || sync_state, ',') FROM pg_stat_replication",
+          "walstream:sync", 30s, &last)) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << "pg_stat_replication shows " << last;
+}
+
+// No commit waits for a synchronous standby any more.
+void release_synchronous_standby(PgCluster& primary) {
+  primary.exec("ALTER SYSTEM RESET synchronous_standby_names");
+  primary.exec("SELECT pg_reload_conf()");
+}
+
 TEST(ReceiveTest, SynchronousStandbyBlocksCommitsWhileStopped) {
   auto primary = start_primary("sync_primary");
   create_slot(*primary, "sync");
@@ -362,13 +382,7 @@ TEST(ReceiveTest, SynchronousStandbyBlocksCommitsWhileStopped) {
   auto receiver = start_walstream(receive_args(archive, *primary, {"-S", "sync", "--synchronous"}),
                                   password_env());
   ASSERT_TRUE(wait_slot_active(*primary, "sync", *receiver)) << receiver->wait(10s).describe();
-  primary->exec("ALTER SYSTEM SET synchronous_standby_names = 'walstream'");
-  primary->exec("SELECT pg_reload_conf()");
-  std::string last;
-  ASSERT_TRUE(primary->wait_for_value(
-      "SELECT string_agg(application_name || ':' || sync_state, ',') FROM pg_stat_replication",
-      "walstream:sync", 30s, &last))
-      << last;
+  ASSERT_TRUE(make_synchronous_standby(*primary));
 
   // With the default status interval (10 s), commits are quick only if the
   // flush position is reported as soon as it is durable.
@@ -423,8 +437,7 @@ TEST(ReceiveTest, SynchronousStandbyBlocksCommitsWhileStopped) {
     EXPECT_EQ(primary->query_value("SELECT count(*) FROM sync_rows"), "11");
   }
   // No commit may wait when the receiver stops: release it first.
-  primary->exec("ALTER SYSTEM RESET synchronous_standby_names");
-  primary->exec("SELECT pg_reload_conf()");
+  release_synchronous_standby(*primary);
   const CommandResult result = stop_receiver(*receiver, SIGTERM);
   EXPECT_EQ(result.exit_code, 0) << result.describe();
 }
@@ -447,13 +460,8 @@ TEST(ReceiveTest, SynchronousStandbyReportsEachSyncWhileWalKeepsArriving) {
   auto receiver =
       start_walstream(receive_args(archive, *primary, {"-S", "busy_sync", "--synchronous"}), env);
   ASSERT_TRUE(wait_slot_active(*primary, "busy_sync", *receiver)) << receiver->wait(10s).describe();
-  primary->exec("ALTER SYSTEM SET synchronous_standby_names = 'walstream'");
-  primary->exec("SELECT pg_reload_conf()");
+  ASSERT_TRUE(make_synchronous_standby(*primary));
   std::string last;
-  ASSERT_TRUE(primary->wait_for_value(
-      "SELECT string_agg(application_name || ':' || sync_state, ',') FROM pg_stat_replication",
-      "walstream:sync", 30s, &last))
-      << last;
 
   // The load: a commit every 5 ms for up to 60 s, each one not waiting for
   // the standby (fewer messages per sync than the receiver's read batch).
@@ -493,8 +501,7 @@ TEST(ReceiveTest, SynchronousStandbyReportsEachSyncWhileWalKeepsArriving) {
                        << " ms for a standby that syncs in 50 ms";
   EXPECT_EQ(primary->query_value("SELECT count(*) FROM busy_rows WHERE id = 1"), "5");
 
-  primary->exec("ALTER SYSTEM RESET synchronous_standby_names");
-  primary->exec("SELECT pg_reload_conf()");
+  release_synchronous_standby(*primary);
   const CommandResult result = stop_receiver(*receiver, SIGTERM);
   EXPECT_EQ(result.exit_code, 0) << result.describe();
 }
